@@ -1,0 +1,96 @@
+"""The narrow interface between storehouse's rules (``store.py``) and a storage engine.
+
+The HTTP API, the CLI and the library all reach storage through ``Storehouse``, and ``Storehouse`` only
+through this protocol, so a second engine is one new module here and nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..index import ListQuery, Page
+from ..models import JSONObject
+
+Builder = Callable[[JSONObject | None], JSONObject]
+"""Given the stored document (None if absent), return the document to store; may raise to refuse."""
+
+Progress = Callable[[int, int], None]
+"""Called as (done, total) while a long operation runs."""
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """A project and how many executions it holds."""
+
+    id: str
+    execution_count: int
+    last_started_at: str | None
+
+
+@dataclass
+class ReindexReport:
+    """What a rebuild of the index found."""
+
+    projects: int = 0
+    indexed: int = 0
+    invalid: int = 0
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` verified, and every problem it found (empty when all is well)."""
+
+    projects: int = 0
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+class Backend(Protocol):
+    """A storage engine for execution documents. Every method is safe to call from many threads."""
+
+    def read(self, project: str, item: str) -> JSONObject | None:
+        """The stored document, or None if absent. Raises NotFound if it exists but cannot be read as one."""
+        ...
+
+    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> tuple[JSONObject, bool]:
+        """Atomically replace a document by ``build(current)``; return it and whether it was created.
+
+        Holds the document against every other writer (any process) from reading ``current`` to the end, so
+        read-modify-write is safe. Raises PreconditionFailed if ``if_match`` is not the stored version.
+        Durable before it returns.
+        """
+        ...
+
+    def delete(self, project: str, item: str, if_match: int | None) -> None:
+        """Remove a document durably. Raises NotFound, or PreconditionFailed when ``if_match`` is stale."""
+        ...
+
+    def delete_all(self, project: str) -> int:
+        """Remove every document of a project durably; return how many went."""
+        ...
+
+    def list(self, project: str, query: ListQuery) -> Page:
+        """A page of summaries from the index."""
+        ...
+
+    def stats(self, project: str) -> JSONObject:
+        """Counts, cost, tokens and durations of a project."""
+        ...
+
+    def projects(self) -> list[ProjectInfo]:
+        """Every project, sorted by id."""
+        ...
+
+    def reindex(self, project: str | None, progress: Progress | None) -> ReindexReport:
+        """Rebuild the index of one project (or all) from the files."""
+        ...
+
+    def check(self, progress: Progress | None) -> CheckReport:
+        """Verify every file parses and validates, and that the index matches the files."""
+        ...
+
+    def close(self) -> None:
+        """Release files, locks and connections."""
+        ...

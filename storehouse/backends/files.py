@@ -1,0 +1,350 @@
+"""FileBackend: one JSON file per execution, with a derived SQLite index beside the projects.
+
+Layout under the data directory::
+
+    projects/<projectId>/executions/<executionId>.json   the documents (the source of truth)
+    index.sqlite3 (+ -wal, -shm)                          derived; deleting it loses nothing
+    locks                                                 byte-range locks shared by every process
+
+Opening a project (once per process) reconciles its index with the files: it sweeps leftover temp files,
+re-reads files whose update was cut off by a crash (``intents``), adds files the index lacks, drops rows
+whose file is gone, and, when the directory's mtime is not the one the index last saw, compares the stat
+of every file to find the ones changed behind its back. When nothing changed that costs a listing of the
+directory (~0.1 s at 100,000 files), not a read of every file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InvalidBody, NotFound, PreconditionFailed, StorageError, StorehouseError
+from ..fsio import FileIO, is_temp_name, read_bytes, storage_error
+from ..ids import check_id, id_path, is_valid_id
+from ..index import Index, ListQuery, Page, Row
+from ..locks import LockTable
+from ..models import JSONObject, dump_execution, load_execution, summarize
+from .base import Builder, CheckReport, ProjectInfo, Progress, ReindexReport
+
+BATCH = 1000  # files read and indexed per transaction while reconciling
+
+
+@dataclass(frozen=True)
+class _Project:
+    name: str
+    key: int
+    directory: Path  # projects/<name>/executions
+
+
+class FileBackend:
+    """The file engine: atomic durable files, cross-process locks, and the SQLite index.
+
+    Safe to use from many threads and from many processes on one directory at once.
+    """
+
+    def __init__(self, data_dir: Path | str, io: FileIO | None = None) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.io = io or FileIO()
+        self.io.make_dirs(self.data_dir / "projects")
+        self._root = (self.data_dir / "projects").resolve()
+        self._locks = LockTable(self.data_dir / "locks")
+        self._index = Index(self.data_dir / "index.sqlite3")
+        with self._locks.index_exclusive():
+            self._index.ensure_schema()
+        self._open: dict[str, _Project] = {}
+        self._open_guard = threading.Lock()
+
+    def close(self) -> None:
+        self._index.close()
+        self._locks.close()
+
+    # -- opening ---------------------------------------------------------------------------------------
+    def _directory(self, project: str) -> Path:
+        return self.data_dir / "projects" / check_id(project, "projectId") / "executions"
+
+    def _project(self, project: str, create: bool) -> _Project | None:
+        """The open project, reconciling its index on first use; None if it has no directory and create is False."""
+        opened = self._open.get(project)
+        if opened is not None:
+            return opened
+        directory = self._directory(project)
+        with self._open_guard:
+            opened = self._open.get(project)
+            if opened is not None:
+                return opened
+            if not directory.is_dir():
+                if not create:
+                    self._forget(project)
+                    return None
+                self.io.make_dirs(directory)
+            self._refuse_escape(directory)
+            opened = _Project(project, self._index.project_key(project), directory)
+            with self._locks.project_exclusive(project):
+                self._reconcile(opened, full=False)
+            self._open[project] = opened
+            return opened
+
+    def _refuse_escape(self, directory: Path) -> None:
+        if not directory.resolve().is_relative_to(self._root):
+            raise StorageError(f"{directory} leads outside {self._root} through a symlink; storehouse will not follow it")
+
+    def _forget(self, project: str) -> None:
+        key = self._index.find_project(project)
+        if key is not None and self._index.count(key):
+            self._index.clear_project(key)  # its directory was removed by hand
+
+    def _reconcile(self, project: _Project, full: bool) -> tuple[int, int]:
+        """Bring the index in step with the files; hold the project exclusively. Returns (indexed, invalid)."""
+        try:
+            names = os.listdir(project.directory)
+        except OSError as exc:
+            raise storage_error(exc, "list", project.directory) from exc
+        self.io.sweep_temp_files(project.directory, names)
+        files = {name[:-5] for name in names if name.endswith(".json") and is_valid_id(name[:-5])}
+        known = self._index.known_files(project.key)
+        stale = set(self._index.intents(project.key)) | (files - known.keys())
+        directory_mtime = os.stat(project.directory).st_mtime_ns
+        if full or directory_mtime != self._index.dir_mtime(project.key):
+            for item in files & known.keys():
+                try:
+                    stat = os.stat(project.directory / f"{item}.json", follow_symlinks=False)
+                except FileNotFoundError:
+                    continue
+                if (stat.st_mtime_ns, stat.st_size) != known[item][:2]:
+                    stale.add(item)
+        removed = [item for item in known if item not in files]
+        indexed = invalid = 0
+        pending = sorted(stale)
+        for start in range(0, max(len(pending), 1), BATCH):
+            rows, bad = self._read_rows(project, pending[start : start + BATCH])
+            indexed += len(rows)
+            invalid += len(bad)
+            last = start + BATCH >= len(pending)
+            self._index.apply(project.key, rows, bad, removed if start == 0 else (), directory_mtime if last else None)
+        return indexed, invalid
+
+    def _read_rows(self, project: _Project, items: Iterable[str]) -> tuple[list[Row], list[tuple[str, int, int, str]]]:
+        rows: list[Row] = []
+        bad: list[tuple[str, int, int, str]] = []
+        for item in items:
+            path = project.directory / f"{item}.json"
+            try:
+                stat = os.stat(path, follow_symlinks=False)
+                raw = read_bytes(path)
+            except (OSError, StorageError):
+                continue
+            if raw is None:
+                if os.path.islink(path):
+                    bad.append((item, stat.st_mtime_ns, stat.st_size, "is a symlink; storehouse does not follow them"))
+                continue
+            try:
+                document = load_execution(raw, project.name, item)
+            except InvalidBody as exc:
+                bad.append((item, stat.st_mtime_ns, stat.st_size, exc.message))
+                continue
+            rows.append(Row.from_document(document, summarize(document), stat))
+        return rows, bad
+
+    # -- documents -------------------------------------------------------------------------------------
+    def read(self, project: str, item: str) -> JSONObject | None:
+        opened = self._project(project, create=False)
+        path = id_path(self._directory(project), item)
+        if opened is None:
+            return None
+        raw = read_bytes(path)
+        if raw is None:
+            return None
+        try:
+            return load_execution(raw, project, item)
+        except InvalidBody as exc:
+            raise NotFound(
+                f"execution {item} of project {project} cannot be read ({exc.message}); "
+                "run 'storehouse check' to list damaged files"
+            ) from None
+
+    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> tuple[JSONObject, bool]:
+        path = id_path(self._directory(project), item)
+        opened = self._project(project, create=True)
+        assert opened is not None
+        with self._locks.document(project, item):
+            current = self._read_current(path, project, item)
+            _check_version(current, if_match, project, item)
+            document = build(current)
+            data = dump_execution(document)
+            if current is not None:
+                self._index.add_intent(opened.key, item)  # an update keeps its name: mark it in case we die
+            try:
+                stat = self.io.replace_durably(path, data)
+            except StorehouseError:
+                self._repair(opened, item)
+                raise
+            self._index.upsert(opened.key, Row.from_document(document, summarize(document), stat), opened.directory)
+        return document, current is None
+
+    def delete(self, project: str, item: str, if_match: int | None) -> None:
+        path = id_path(self._directory(project), item)
+        opened = self._project(project, create=False)
+        if opened is None:
+            raise NotFound(f"execution {item} not found in project {project}")
+        with self._locks.document(project, item):
+            if if_match is not None:
+                _check_version(self._read_current(path, project, item), if_match, project, item)
+            try:
+                existed = self.io.unlink_durably(path)
+            except StorehouseError:
+                self._repair(opened, item)
+                raise
+            self._index.remove(opened.key, item, opened.directory)
+        if not existed:
+            raise NotFound(f"execution {item} not found in project {project}")
+
+    def delete_all(self, project: str) -> int:
+        opened = self._project(project, create=False)
+        if opened is None:
+            return 0
+        try:
+            names = os.listdir(opened.directory)
+        except OSError as exc:
+            raise storage_error(exc, "list", opened.directory) from exc
+        items = {name[:-5] for name in names if name.endswith(".json") and is_valid_id(name[:-5])}
+        items |= self._index.known_files(opened.key).keys()
+        deleted = 0
+        for item in sorted(items):
+            with self._locks.document(project, item):
+                try:
+                    self.io.unlink(str(opened.directory / f"{item}.json"))
+                    deleted += 1
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    self.io.fsync_dir(opened.directory)  # keep what was deleted so far deleted
+                    raise storage_error(exc, "delete", opened.directory / f"{item}.json") from exc
+                self._index.remove(opened.key, item, opened.directory)
+        self.io.fsync_dir(opened.directory)  # one directory fsync makes every unlink above durable
+        return deleted
+
+    def _read_current(self, path: Path, project: str, item: str) -> JSONObject | None:
+        raw = read_bytes(path)
+        if raw is None:
+            return None
+        try:
+            return load_execution(raw, project, item)
+        except InvalidBody:
+            return None  # a damaged file is replaced as if absent; check reported it
+
+    def _repair(self, project: _Project, item: str) -> None:
+        """After a failed write: index whatever the file now holds (the old document, or the new one)."""
+        try:
+            rows, bad = self._read_rows(project, [item])
+            gone = [] if rows or bad else [item]
+            self._index.apply(project.key, rows, bad, gone, None)
+        except (OSError, StorehouseError):
+            pass  # the intent stays, and the next open repairs it
+
+    # -- queries ---------------------------------------------------------------------------------------
+    def list(self, project: str, query: ListQuery) -> Page:
+        opened = self._project(project, create=False)
+        if opened is None:
+            return Page([], 0, None)
+        return self._index.list(opened.key, query)
+
+    def stats(self, project: str) -> JSONObject:
+        opened = self._project(project, create=False)
+        return self._index.stats(None if opened is None else opened.key)
+
+    def projects(self) -> list[ProjectInfo]:
+        found: list[ProjectInfo] = []
+        for name in sorted(self._project_names()):
+            opened = self._project(name, create=False)
+            if opened is not None:
+                found.append(ProjectInfo(name, self._index.count(opened.key), self._index.last_started(opened.key)))
+        return found
+
+    def _project_names(self) -> list[str]:
+        root = self.data_dir / "projects"
+        return [name for name in os.listdir(root) if is_valid_id(name) and (root / name / "executions").is_dir()]
+
+    # -- maintenance -----------------------------------------------------------------------------------
+    def reindex(self, project: str | None, progress: Progress | None = None) -> ReindexReport:
+        names = [check_id(project, "projectId")] if project is not None else sorted(self._project_names())
+        report = ReindexReport()
+        for name in names:
+            opened = self._project(name, create=False)
+            if opened is None:
+                continue
+            report.projects += 1
+            with self._locks.project_exclusive(name):
+                self._index.clear_project(opened.key)
+                items = sorted(
+                    n[:-5] for n in os.listdir(opened.directory) if n.endswith(".json") and is_valid_id(n[:-5])
+                )
+                for start in range(0, len(items), BATCH):
+                    rows, bad = self._read_rows(opened, items[start : start + BATCH])
+                    self._index.apply(opened.key, rows, bad, (), None)
+                    report.indexed += len(rows)
+                    report.invalid += len(bad)
+                    if progress:
+                        progress(min(start + BATCH, len(items)), len(items))
+                self._reconcile(opened, full=True)  # note the directory's mtime; catch files added meanwhile
+        return report
+
+    def check(self, progress: Progress | None = None) -> CheckReport:
+        report = CheckReport()
+        for name in sorted(self._project_names()):
+            opened = self._project(name, create=False)
+            if opened is None:
+                continue
+            report.projects += 1
+            with self._locks.project_exclusive(name):
+                self._check_project(opened, report, progress)
+        return report
+
+    def _check_project(self, project: _Project, report: CheckReport, progress: Progress | None) -> None:
+        names = os.listdir(project.directory)
+        items = sorted(n[:-5] for n in names if n.endswith(".json"))
+        indexed = set(self._index.known_files(project.key))
+        for position, item in enumerate(items, 1):
+            report.files += 1
+            where = f"{project.name}/executions/{item}.json"
+            if progress and position % 500 == 0:
+                progress(position, len(items))
+            if not is_valid_id(item):
+                report.problems.append(f"{where}: the file name is not a valid execution id")
+                continue
+            path = project.directory / f"{item}.json"
+            raw = read_bytes(path)
+            if raw is None:
+                report.problems.append(f"{where}: is a symlink or unreadable")
+                continue
+            try:
+                document = load_execution(raw, project.name, item)
+            except InvalidBody as exc:
+                report.problems.append(f"{where}: {exc.message}")
+                continue
+            stored = self._index.summary_of(project.key, item)
+            if stored is None:
+                report.problems.append(f"{where}: missing from the index (run 'storehouse reindex')")
+            elif stored != (document["version"], Row.from_document(document, summarize(document), os.stat(path)).summary):
+                report.problems.append(f"{where}: the index holds an older copy (run 'storehouse reindex')")
+        for item in sorted(indexed - {i for i in items if is_valid_id(i)}):
+            report.problems.append(f"{project.name}/executions/{item}.json: indexed, but the file is gone")
+        for name in names:
+            if is_temp_name(name):
+                report.problems.append(f"{project.name}/executions/{name}: a leftover temp file")
+        if progress:
+            progress(len(items), len(items))
+
+
+def _check_version(current: JSONObject | None, if_match: int | None, project: str, item: str) -> None:
+    if if_match is None:
+        return
+    if current is None:
+        raise PreconditionFailed(f"If-Match: {if_match} but execution {item} does not exist in project {project}")
+    if current["version"] != if_match:
+        raise PreconditionFailed(
+            f"If-Match: {if_match} but execution {item} is at version {current['version']}; "
+            "fetch it again and retry with the new version"
+        )

@@ -1,0 +1,484 @@
+"""The SQLite index: one summary row per execution, derived from the files and rebuilt from them at will.
+
+It answers listing, filtering, sorting, paging and stats without reading execution files. Stats come from
+a table that triggers keep up to date on every insert, update and delete, so they cost the same at ten
+runs or a million. ``intents`` marks updates between their rename and their index commit: a writer that
+dies there leaves the mark, and the next open re-reads just those files. Deleting the index file loses
+nothing: the next open rebuilds it from the files.
+
+Concurrency: WAL mode; every process and thread has its own connection; writes are short ``BEGIN
+IMMEDIATE`` transactions. The index is not the durable copy, so commits do not fsync (``synchronous=NORMAL``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from .errors import InvalidParameter
+from .models import JSONObject
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000
+
+_SCHEMA = """
+CREATE TABLE projects(
+    p INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    dir_mtime_ns INTEGER
+);
+CREATE TABLE executions(
+    p INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    task_id TEXT,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    duration INTEGER,
+    duration_key INTEGER NOT NULL,
+    cost REAL NOT NULL,
+    cost_nanos INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL,
+    tokens_out INTEGER NOT NULL,
+    tokens_total INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    summary BLOB NOT NULL
+);
+CREATE UNIQUE INDEX executions_id ON executions(p, id);
+CREATE INDEX executions_started ON executions(p, started_at, id);
+CREATE INDEX executions_status ON executions(p, status, started_at, id);
+CREATE INDEX executions_cost ON executions(p, cost, id);
+CREATE INDEX executions_duration ON executions(p, duration_key, id);
+CREATE INDEX executions_task ON executions(p, task_id, started_at, id);
+CREATE TABLE execution_tags(
+    p INTEGER NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(p, id, tag)
+) WITHOUT ROWID;
+CREATE INDEX execution_tags_tag ON execution_tags(p, tag, id);
+CREATE TABLE invalid_files(
+    p INTEGER NOT NULL, id TEXT NOT NULL, mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY(p, id)
+) WITHOUT ROWID;
+CREATE TABLE intents(p INTEGER NOT NULL, id TEXT NOT NULL, PRIMARY KEY(p, id)) WITHOUT ROWID;
+CREATE TABLE stats(
+    p INTEGER NOT NULL, status TEXT NOT NULL,
+    n INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
+    tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_total INTEGER NOT NULL,
+    duration_sum INTEGER NOT NULL, duration_n INTEGER NOT NULL,
+    PRIMARY KEY(p, status)
+) WITHOUT ROWID;
+CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
+    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL)
+    ON CONFLICT(p, status) DO UPDATE SET
+        n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
+        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+        tokens_total = tokens_total + excluded.tokens_total,
+        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n;
+END;
+CREATE TRIGGER executions_delete AFTER DELETE ON executions BEGIN
+    UPDATE stats SET
+        n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
+        tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
+        tokens_total = tokens_total - old.tokens_total,
+        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL)
+    WHERE p = old.p AND status = old.status;
+END;
+"""
+
+SORTS: dict[str, tuple[str, str]] = {
+    "-startedAt": ("started_at", "DESC"),
+    "startedAt": ("started_at", "ASC"),
+    "-costUSD": ("cost", "DESC"),
+    "costUSD": ("cost", "ASC"),
+    "-duration": ("duration_key", "DESC"),
+    "duration": ("duration_key", "ASC"),
+}
+STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Row:
+    """What the index keeps of one execution file."""
+
+    id: str
+    task_id: str | None
+    status: str
+    started_at: str
+    duration: int | None
+    cost: float
+    tokens_in: int
+    tokens_out: int
+    tokens_total: int
+    version: int
+    mtime_ns: int
+    size: int
+    summary: bytes
+    tags: tuple[str, ...]
+
+    @classmethod
+    def from_document(cls, document: JSONObject, summary: JSONObject, stat: os.stat_result) -> Row:
+        """Build the row of a validated execution document whose file has the given stat."""
+        usage = document["tokenUsage"]
+        return cls(
+            id=document["id"],
+            task_id=document["taskId"],
+            status=document["status"],
+            started_at=document["startedAt"] or "",
+            duration=document["duration"],
+            cost=float(document["costUSD"]),
+            tokens_in=usage["input"],
+            tokens_out=usage["output"],
+            tokens_total=usage["total"],
+            version=document["version"],
+            mtime_ns=stat.st_mtime_ns,
+            size=stat.st_size,
+            summary=orjson.dumps(summary),
+            tags=tuple(dict.fromkeys(document["tags"])),
+        )
+
+    def values(self, p: int) -> tuple[object, ...]:
+        duration_key = -1 if self.duration is None else self.duration
+        cost_nanos = round(self.cost * 1e9)
+        return (p, self.id, self.task_id, self.status, self.started_at, self.duration, duration_key, self.cost,
+                cost_nanos, self.tokens_in, self.tokens_out, self.tokens_total, self.version, self.mtime_ns,
+                self.size, self.summary)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """A page request: filters, sort, and either an offset or a cursor (from a previous ``nextCursor``)."""
+
+    statuses: tuple[str, ...] = ()
+    task_id: str | None = None
+    tag: str | None = None
+    started_after: str | None = None
+    started_before: str | None = None
+    sort: str = "-startedAt"
+    limit: int = 50
+    offset: int = 0
+    cursor: str | None = None
+
+
+@dataclass
+class Page:
+    """One page of summaries (kept as encoded JSON), the count of all matches, and the cursor of the next page."""
+
+    raw_items: list[bytes]
+    total: int
+    next_cursor: str | None = None
+    _items: list[JSONObject] | None = field(default=None, repr=False)
+
+    @property
+    def items(self) -> list[JSONObject]:
+        """The summaries as dicts."""
+        if self._items is None:
+            self._items = [orjson.loads(raw) for raw in self.raw_items]
+        return self._items
+
+
+class Index:
+    """The index file of one data directory, open in this process (one connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    # -- connections and schema ------------------------------------------------------------------------
+    def ensure_schema(self) -> bool:
+        """Create the schema if the file is new; rebuild the file if it is corrupt or of another version.
+
+        Returns True when the index was (re)created empty. Call it holding ``LockTable.index_exclusive``.
+        """
+        try:
+            connection = self._connect()
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                connection.execute("SELECT count(*) FROM projects").fetchone()
+                return False
+            tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if version == 0 and tables == 0:
+                self._create(connection)
+                return True
+        except sqlite3.DatabaseError:
+            pass  # not a database, or damaged: it is derived data, so start again
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.unlink(f"{self.path}{suffix}")
+            except FileNotFoundError:
+                pass
+        self._create(self._connect())
+        return True
+
+    def _create(self, connection: sqlite3.Connection) -> None:
+        connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+
+    def _connect(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            self._local.connection = connection
+            with self._guard:
+                self._connections.append(connection)
+        return connection
+
+    def close(self) -> None:
+        """Close every connection this object opened, in every thread."""
+        with self._guard:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connect()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+    # -- projects --------------------------------------------------------------------------------------
+    def project_key(self, name: str) -> int:
+        """The integer key of a project, created on first use."""
+        connection = self._connect()
+        found = connection.execute("SELECT p FROM projects WHERE name = ?", (name,)).fetchone()
+        if found:
+            return int(found[0])
+        with self._write() as connection:
+            connection.execute("INSERT OR IGNORE INTO projects(name) VALUES (?)", (name,))
+            return int(connection.execute("SELECT p FROM projects WHERE name = ?", (name,)).fetchone()[0])
+
+    def find_project(self, name: str) -> int | None:
+        """The key of a project the index knows, or None."""
+        found = self._connect().execute("SELECT p FROM projects WHERE name = ?", (name,)).fetchone()
+        return None if found is None else int(found[0])
+
+    def dir_mtime(self, p: int) -> int | None:
+        """The executions directory's mtime when the index last matched it."""
+        found = self._connect().execute("SELECT dir_mtime_ns FROM projects WHERE p = ?", (p,)).fetchone()
+        return None if found is None else found[0]
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def add_intent(self, p: int, item: str) -> None:
+        """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
+        with self._write() as connection:
+            connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item))
+
+    def upsert(self, p: int, row: Row, directory: Path) -> None:
+        """Store row (replacing the old one), clear its intent, and note the directory's mtime."""
+        with self._write() as connection:
+            self._put(connection, p, row)
+            connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, row.id))
+            self._note_mtime(connection, p, directory)
+
+    def remove(self, p: int, item: str, directory: Path) -> None:
+        """Drop item's row (and intent), and note the directory's mtime."""
+        with self._write() as connection:
+            self._drop(connection, p, item)
+            self._note_mtime(connection, p, directory)
+
+    def apply(
+        self,
+        p: int,
+        rows: Iterable[Row],
+        invalid: Iterable[tuple[str, int, int, str]],
+        removed: Iterable[str],
+        directory_mtime: int | None,
+    ) -> None:
+        """Bring many rows in step with the files in one transaction (used by reconcile and reindex)."""
+        with self._write() as connection:
+            for item in removed:
+                self._drop(connection, p, item)
+            for row in rows:
+                self._put(connection, p, row)
+            for item, mtime_ns, size, reason in invalid:
+                self._drop(connection, p, item)
+                connection.execute("INSERT INTO invalid_files VALUES (?, ?, ?, ?, ?)", (p, item, mtime_ns, size, reason))
+            if directory_mtime is not None:
+                connection.execute("UPDATE projects SET dir_mtime_ns = ? WHERE p = ?", (directory_mtime, p))
+
+    def clear_project(self, p: int) -> None:
+        """Forget every row of a project (before a rebuild)."""
+        with self._write() as connection:
+            for table in ("executions", "execution_tags", "invalid_files", "intents", "stats"):
+                connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))  # noqa: S608 - fixed names
+            connection.execute("UPDATE projects SET dir_mtime_ns = NULL WHERE p = ?", (p,))
+
+    def clear_intents(self, p: int, items: Sequence[str]) -> None:
+        with self._write() as connection:
+            connection.executemany("DELETE FROM intents WHERE p = ? AND id = ?", [(p, item) for item in items])
+
+    def _put(self, connection: sqlite3.Connection, p: int, row: Row) -> None:
+        self._drop(connection, p, row.id)
+        connection.execute("INSERT INTO executions VALUES (" + ",".join("?" * 16) + ")", row.values(p))
+        if row.tags:
+            connection.executemany("INSERT INTO execution_tags VALUES (?, ?, ?)", [(p, row.id, t) for t in row.tags])
+
+    def _drop(self, connection: sqlite3.Connection, p: int, item: str) -> None:
+        connection.execute("DELETE FROM executions WHERE p = ? AND id = ?", (p, item))
+        connection.execute("DELETE FROM execution_tags WHERE p = ? AND id = ?", (p, item))
+        connection.execute("DELETE FROM invalid_files WHERE p = ? AND id = ?", (p, item))
+        connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, item))
+
+    def _note_mtime(self, connection: sqlite3.Connection, p: int, directory: Path) -> None:
+        # Read inside the write transaction: every rename whose row is not yet committed has an intent row
+        # (updates) or shows as a new name (creates), so a crash after this point is still found on open.
+        connection.execute("UPDATE projects SET dir_mtime_ns = ? WHERE p = ?", (os.stat(directory).st_mtime_ns, p))
+
+    # -- reads -----------------------------------------------------------------------------------------
+    def known_files(self, p: int) -> dict[str, tuple[int, int, int]]:
+        """Every file the index has seen in a project: id -> (mtime_ns, size, version or -1 if invalid)."""
+        connection = self._connect()
+        known = {
+            item: (mtime, size, version)
+            for item, mtime, size, version in connection.execute(
+                "SELECT id, mtime_ns, size, version FROM executions WHERE p = ?", (p,)
+            )
+        }
+        for item, mtime, size in connection.execute("SELECT id, mtime_ns, size FROM invalid_files WHERE p = ?", (p,)):
+            known[item] = (mtime, size, -1)
+        return known
+
+    def intents(self, p: int) -> list[str]:
+        return [item for (item,) in self._connect().execute("SELECT id FROM intents WHERE p = ?", (p,))]
+
+    def invalid_files(self, p: int) -> list[tuple[str, str]]:
+        """Files of a project that did not parse or validate: (id, reason)."""
+        query = "SELECT id, reason FROM invalid_files WHERE p = ? ORDER BY id"
+        return [(item, reason) for item, reason in self._connect().execute(query, (p,))]
+
+    def summary_of(self, p: int, item: str) -> tuple[int, bytes] | None:
+        """The indexed version and encoded summary of one execution."""
+        found = self._connect().execute(
+            "SELECT version, summary FROM executions WHERE p = ? AND id = ?", (p, item)
+        ).fetchone()
+        return None if found is None else (int(found[0]), bytes(found[1]))
+
+    def count(self, p: int) -> int:
+        found = self._connect().execute("SELECT coalesce(sum(n), 0) FROM stats WHERE p = ?", (p,)).fetchone()
+        return int(found[0])
+
+    def last_started(self, p: int) -> str | None:
+        query = "SELECT max(started_at) FROM executions WHERE p = ?"
+        found = self._connect().execute(query, (p,)).fetchone()
+        return found[0] or None
+
+    def list(self, p: int, query: ListQuery) -> Page:
+        """One page of summaries; ``total`` counts every match. Uses the indexes, never the files."""
+        column, direction = SORTS[query.sort]
+        where, params = self._filters(p, query)
+        total = self._total(p, query, where, params)
+        page_where, page_params = list(where), list(params)
+        if query.cursor is not None:
+            key, last_id = decode_cursor(query.cursor, query.sort)
+            page_where.append(f"({column}, id) {'<' if direction == 'DESC' else '>'} (?, ?)")
+            page_params += [key, last_id]
+        sql = (
+            f"SELECT summary, {column}, id FROM executions WHERE {' AND '.join(page_where)} "  # noqa: S608
+            f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?"
+        )
+        rows = self._connect().execute(sql, [*page_params, query.limit, query.offset]).fetchall()
+        next_cursor = None
+        if len(rows) == query.limit:
+            _, key, last_id = rows[-1]
+            next_cursor = encode_cursor(query.sort, key, last_id)
+            if query.cursor is None and query.offset + query.limit >= total:
+                next_cursor = None
+        return Page([bytes(summary) for summary, _, _ in rows], total, next_cursor)
+
+    def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:
+        where, params = ["p = ?"], [p]
+        if query.statuses:
+            where.append(f"status IN ({','.join('?' * len(query.statuses))})")
+            params += query.statuses
+        if query.task_id is not None:
+            where.append("task_id = ?")
+            params.append(query.task_id)
+        if query.started_after is not None:
+            where.append("started_at >= ?")
+            params.append(query.started_after)
+        if query.started_before is not None:
+            where.append("started_at < ?")
+            params.append(query.started_before)
+        if query.tag is not None:
+            where.append("id IN (SELECT id FROM execution_tags WHERE p = ? AND tag = ?)")
+            params += [p, query.tag]
+        return where, params
+
+    def _total(self, p: int, query: ListQuery, where: list[str], params: list[object]) -> int:
+        connection = self._connect()
+        if query.task_id is None and query.tag is None and query.started_after is None and query.started_before is None:
+            # status alone (or nothing): the stats table already holds the counts
+            statuses = query.statuses or STATUSES
+            sql = f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({','.join('?' * len(statuses))})"
+            return int(connection.execute(sql, [p, *statuses]).fetchone()[0])
+        sql = f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}"  # noqa: S608 - built from fixed parts
+        return int(connection.execute(sql, params).fetchone()[0])
+
+    def stats(self, p: int | None) -> JSONObject:
+        """Counts by status, cost, tokens and durations of a project; O(number of statuses)."""
+        by_status = {status: 0 for status in STATUSES}
+        totals = {"cost_nanos": 0, "tokens_in": 0, "tokens_out": 0, "tokens_total": 0, "dur_sum": 0, "dur_n": 0}
+        if p is not None:
+            query = (
+                "SELECT status, n, cost_nanos, tokens_in, tokens_out, tokens_total, duration_sum, duration_n "
+                "FROM stats WHERE p = ?"
+            )
+            for status, n, cost, t_in, t_out, t_total, d_sum, d_n in self._connect().execute(query, (p,)):
+                by_status[status] = by_status.get(status, 0) + n
+                for name, value in zip(totals, (cost, t_in, t_out, t_total, d_sum, d_n), strict=True):
+                    totals[name] += value
+        total = sum(by_status.values())
+        finished = by_status["completed"] + by_status["failed"]
+        return {
+            "totalExecutions": total,
+            **by_status,
+            "totalCostUSD": totals["cost_nanos"] / 1e9,
+            "totalTokens": totals["tokens_total"],
+            "inputTokens": totals["tokens_in"],
+            "outputTokens": totals["tokens_out"],
+            "averageCostUSD": round(totals["cost_nanos"] / 1e9 / total, 9) if total else 0.0,
+            "averageDuration": round(totals["dur_sum"] / totals["dur_n"]) if totals["dur_n"] else None,
+            "totalDuration": totals["dur_sum"],
+            "successRate": by_status["completed"] / finished if finished else None,
+        }
+
+
+def encode_cursor(sort: str, key: object, last_id: str) -> str:
+    """An opaque, URL-safe cursor that resumes a listing after the row (key, last_id)."""
+    return base64.urlsafe_b64encode(orjson.dumps([sort, key, last_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[object, str]:
+    """The (key, id) a cursor resumes after; InvalidParameter if it is damaged or made for another sort."""
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        made_for, key, last_id = decoded
+        if not isinstance(last_id, str) or not isinstance(key, str | int | float) or isinstance(key, bool):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidParameter("cursor is not valid: pass the nextCursor of a previous page unchanged") from None
+    if made_for != sort:
+        raise InvalidParameter(f"cursor was made for sort={made_for}, not sort={sort}: keep the sort of the first page")
+    return key, last_id

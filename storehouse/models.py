@@ -1,0 +1,250 @@
+"""The documents storehouse keeps, and the only place JSON camelCase meets Python snake_case.
+
+``Execution`` validates request bodies and files alike. Fields it does not know are kept as they are
+(files written by the original system may carry more), but every known field is checked: its type,
+its range, its id pattern, its timestamp format. Timestamps are normalised to RFC 3339 UTC with
+milliseconds (``2026-01-05T10:00:05.000Z``), which also makes them sort as text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from .errors import InvalidBody
+from .ids import is_valid_id
+
+JSONValue = Any  # the one Any: a JSON payload of any shape ("input", "output", "metadata" values)
+JSONObject = dict[str, JSONValue]
+
+MAX_INT = (1 << 63) - 1
+
+
+class ExecutionStatus(StrEnum):
+    """Where a run is: ``pending`` and ``running`` are live, the other three are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATUSES = frozenset({ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED})
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Render a datetime as RFC 3339 UTC with milliseconds; naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+
+def parse_timestamp(value: object) -> datetime:
+    """Parse an RFC 3339 timestamp (``Z`` or offset; with or without fractions; no offset means UTC)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not 10 <= len(value) <= 40:
+        raise ValueError("must be an RFC 3339 timestamp such as 2026-01-05T10:00:05.000Z")
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be an RFC 3339 timestamp such as 2026-01-05T10:00:05.000Z, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def normalize_timestamp(value: object) -> str:
+    """Return the canonical text of a timestamp (RFC 3339 UTC, milliseconds)."""
+    return format_timestamp(parse_timestamp(value))
+
+
+def now_timestamp() -> str:
+    """The current time as a canonical timestamp."""
+    return format_timestamp(datetime.now(UTC))
+
+
+def millis_between(start: str, end: str) -> int:
+    """Milliseconds from one canonical timestamp to another (never negative)."""
+    delta = parse_timestamp(end) - parse_timestamp(start)
+    return max(0, round(delta.total_seconds() * 1000))
+
+
+def _check_id(value: str) -> str:
+    if not is_valid_id(value):
+        raise ValueError("must be 1-128 characters from A-Z a-z 0-9 . _ -, not starting with '.' or '-'")
+    return value
+
+
+Timestamp = Annotated[str, BeforeValidator(normalize_timestamp)]
+Id = Annotated[str, Field(strict=True), AfterValidator(_check_id)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(lambda v: _number(v))]
+Text = Annotated[str, Field(strict=True)]
+
+
+def _number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+
+
+class TokenUsage(_Model):
+    """Tokens a run or step used; ``total`` defaults to ``input + output``."""
+
+    input: Count = 0
+    output: Count = 0
+    total: Count | None = None
+
+    @model_validator(mode="after")
+    def _derive_total(self) -> TokenUsage:
+        if self.total is None:
+            self.total = min(MAX_INT, self.input + self.output)
+        return self
+
+
+class Step(_Model):
+    """One agent run or workflow step inside an execution."""
+
+    id: Text | None = None
+    name: Text | None = None
+    agent: Text | None = None
+    status: Text | None = None
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    token_usage: TokenUsage | None = None
+    cost_usd: Money | None = Field(default=None, alias="costUSD")
+    input: JSONValue = None
+    output: JSONValue = None
+    error: Text | None = None
+
+
+class Execution(_Model):
+    """One run: the document stored at ``projects/<projectId>/executions/<id>.json``.
+
+    ``id``, ``projectId``, ``version``, ``createdAt`` and ``updatedAt`` are managed by the store: a request may
+    leave them out (``id`` and ``projectId``, if given, must match the path).
+    """
+
+    id: Id | None = None
+    project_id: Id | None = None
+    task_id: Id | None = None
+    name: Text | None = None
+    status: ExecutionStatus = ExecutionStatus.PENDING
+    started_at: Timestamp | None = None
+    completed_at: Timestamp | None = None
+    duration: Count | None = None
+    token_usage: TokenUsage = Field(default_factory=TokenUsage)
+    cost_usd: Money = Field(default=0.0, alias="costUSD")
+    error: Text | None = None
+    input: JSONValue = None
+    output: JSONValue = None
+    steps: list[Step] = Field(default_factory=list)
+    tags: list[Text] = Field(default_factory=list)
+    metadata: JSONObject = Field(default_factory=dict)
+    version: Count | None = None
+    created_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
+
+
+MANAGED_FIELDS = ("version", "createdAt", "updatedAt")
+SUMMARY_FIELDS = (
+    "id",
+    "projectId",
+    "taskId",
+    "name",
+    "status",
+    "startedAt",
+    "completedAt",
+    "duration",
+    "tokenUsage",
+    "costUSD",
+    "error",
+    "tags",
+)
+
+
+def validate_execution(data: object) -> JSONObject:
+    """Validate an execution document (a request body or a file) and return its canonical JSON object.
+
+    Raises InvalidBody naming the first field that is wrong and what would be right.
+    """
+    if not isinstance(data, dict):
+        raise InvalidBody(f"an execution must be a JSON object, got {type_name(data)}")
+    try:
+        model = Execution.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidBody(describe_validation_error(exc)) from None
+    return model.model_dump(by_alias=True, mode="json")
+
+
+def summarize(document: JSONObject) -> JSONObject:
+    """The list view of an execution: the summary fields, in a fixed order."""
+    return {name: document.get(name) for name in SUMMARY_FIELDS}
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One sentence naming the first invalid field, what was wrong, and the value that was given."""
+    first = exc.errors(include_url=False)[0]
+    location = prefix + ".".join(str(part) for part in first["loc"]) if first["loc"] else (prefix or "body")
+    message = str(first["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    given = first.get("input")
+    shown = "" if isinstance(given, dict | list) else f" (got {_short(given)})"
+    more = len(exc.errors()) - 1
+    tail = f"; and {more} more problem{'s' * (more > 1)}" if more else ""
+    return f"{location}: {message}{shown}{tail}"
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a value's type, for messages."""
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _short(value: object) -> str:
+    text = orjson.dumps(value, default=str).decode() if value is not None else "null"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_execution(raw: bytes, project: str, item: str) -> JSONObject:
+    """Read an execution file's bytes as a canonical document; its path names its project and id.
+
+    Files from the original system (no ``version``, timestamps without milliseconds) load as version 1.
+    Raises InvalidBody with the reason when the bytes are not a valid execution.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidBody(f"not JSON: {exc}") from None
+    if isinstance(data, dict):
+        data["id"], data["projectId"] = item, project
+    document = validate_execution(data)
+    if document["version"] is None:
+        document["version"] = 1
+    return document
+
+
+def dump_execution(document: JSONObject) -> bytes:
+    """The file form of a document: indented JSON with a final newline. InvalidBody if it cannot be encoded."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidBody(f"cannot be stored as JSON: {exc}") from None
