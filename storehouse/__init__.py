@@ -1,3 +1,45 @@
 """storehouse: keeps the history of AI-agent and workflow runs as plain JSON files, and serves it over HTTP."""
 
+from .config import Settings
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidBody,
+    InvalidId,
+    InvalidParameter,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    StorageError,
+    StorageFull,
+    StorehouseError,
+    Unauthorized,
+)
+from .index import ListQuery, Page
+from .store import AsyncStorehouse, Run, Storehouse
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "AsyncStorehouse",
+    "Conflict",
+    "Forbidden",
+    "InvalidBody",
+    "InvalidId",
+    "InvalidParameter",
+    "InvalidRequest",
+    "ListQuery",
+    "NotFound",
+    "Page",
+    "PayloadTooLarge",
+    "PreconditionFailed",
+    "Run",
+    "Settings",
+    "StorageError",
+    "StorageFull",
+    "Storehouse",
+    "StorehouseError",
+    "Unauthorized",
+    "__version__",
+]

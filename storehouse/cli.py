@@ -1,0 +1,227 @@
+"""The ``storehouse`` command: parse arguments, call Storehouse, print. ``main()`` maps errors to exit codes once."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .config import DEFAULT_PORT, Settings, is_loopback
+from .errors import InvalidParameter, StorehouseError
+from .index import SORTS, STATUSES
+from .store import DEFAULT_LIMIT, Storehouse
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 error or problems found, 2 bad usage)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.run(args)
+        return result
+    except StorehouseError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(
+        data_dir=args.data_dir,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        token=getattr(args, "token", None),
+        allowed_hosts=getattr(args, "allowed_hosts", None),
+        max_body_bytes=getattr(args, "max_body_bytes", None),
+    )
+
+
+def _open(args: argparse.Namespace) -> Storehouse:
+    return Storehouse(settings=_settings(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .http import create_app
+
+    settings = _settings(args)
+    if not is_loopback(settings.host) and not settings.token:
+        raise InvalidParameter(
+            f"refusing to serve on {settings.host} without a token: anyone who can reach it could read and delete "
+            "the history. Set --token (or STOREHOUSE_TOKEN), or bind to 127.0.0.1"
+        )
+    with Storehouse(settings=settings) as store:
+        url_host = f"[{settings.host}]" if ":" in settings.host else settings.host
+        err.print(f"storehouse {__version__}: serving {settings.data_dir} at http://{url_host}:{settings.port}/")
+        uvicorn.run(create_app(store, settings), host=settings.host, port=settings.port, log_level=args.log_level,
+                    access_log=args.log_level == "debug", server_header=False)  # fmt: skip
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        page = store.list_executions(args.project, status=args.status, limit=args.limit, offset=args.offset,
+                                     sort=args.sort, task_id=args.task, tag=args.tag)  # fmt: skip
+    if args.json:
+        out.print(orjson.dumps({"executions": page.items, "total": page.total}).decode(), markup=False)
+        return 0
+    table = Table(title=f"{args.project}: {len(page.items)} of {page.total} executions", title_justify="left")
+    table.add_column("id", no_wrap=True, min_width=26)
+    table.add_column("name")
+    table.add_column("status")
+    table.add_column("started", no_wrap=True, min_width=24)
+    for column in ("duration", "tokens", "cost USD"):
+        table.add_column(column, justify="right")
+    colors = {"completed": "green", "failed": "red", "running": "yellow", "cancelled": "dim"}
+    for item in page.items:
+        status = item["status"]
+        table.add_row(
+            item["id"], item["name"] or "", f"[{colors.get(status, 'default')}]{status}[/]", item["startedAt"] or "",
+            _duration(item["duration"]), f"{item['tokenUsage']['total']:,}", f"{item['costUSD']:.4f}",
+        )
+    out.print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        document = store.get_execution(args.project, args.execution)
+    out.print(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode(), markup=False)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with _open(args) as store:
+        stats = store.execution_stats(args.project)
+    if args.json:
+        out.print(orjson.dumps(stats).decode(), markup=False)
+        return 0
+    table = Table(title=f"{args.project}: stats", title_justify="left", show_header=False)
+    table.add_column("name")
+    table.add_column("value", justify="right")
+    for name, value in stats.items():
+        table.add_row(name, "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.6g}")
+    out.print(table)
+    return 0
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    if bool(args.execution) == bool(args.all):
+        raise InvalidParameter("give either an execution id or --all")
+    with _open(args) as store:
+        if args.all:
+            out.print(f"deleted {store.delete_executions(args.project)} executions of {args.project}")
+        else:
+            store.delete_execution(args.project, args.execution)
+            out.print(f"deleted {args.execution}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    with _open(args) as store, _progress("reindexing") as update:
+        report = store.reindex(args.project, update)
+    out.print(f"reindexed {report.projects} project(s): {report.indexed} executions indexed, "
+              f"{report.invalid} invalid file(s) skipped")  # fmt: skip
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    with _open(args) as store, _progress("checking") as update:
+        report = store.check(update)
+    for problem in report.problems:
+        out.print(f"problem: {problem}", markup=False)
+    verdict = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
+    out.print(f"checked {report.files} files in {report.projects} project(s): {verdict}")
+    return 1 if report.problems else 0
+
+
+class _progress:  # noqa: N801 - used as a context manager, like a function
+    """A progress bar on stderr, shown only where a person watches (a terminal)."""
+
+    def __init__(self, what: str) -> None:
+        self.bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=err, transient=True, disable=not err.is_terminal)  # fmt: skip
+        self.task = self.bar.add_task(what, total=None)
+
+    def __enter__(self) -> Callable[[int, int], None]:
+        self.bar.start()
+        return lambda done, total: self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *_: object) -> None:
+        self.bar.stop()
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return ""
+    return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help="the data directory (env STOREHOUSE_DATA_DIR; default ./data)", type=Path)
+    parser = argparse.ArgumentParser(prog="storehouse", description="Keeps the history of AI-agent and workflow "
+                                     "runs as plain JSON files, and serves it over HTTP.")  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"storehouse {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, run: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=text, description=text)
+        sub.set_defaults(run=run)
+        return sub
+
+    serve = command("serve", cmd_serve, "serve the HTTP API and the web page")
+    serve.add_argument("--host", help="address to bind (env STOREHOUSE_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=f"port (env STOREHOUSE_PORT; default {DEFAULT_PORT})")
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (env STOREHOUSE_TOKEN)")
+    serve.add_argument("--allowed-hosts", help="more Host names to accept, comma-separated (env STOREHOUSE_ALLOWED_HOSTS)")
+    serve.add_argument("--max-body-bytes", type=int, help="largest request body (env STOREHOUSE_MAX_BODY_BYTES)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    ls = command("ls", cmd_ls, "list a project's executions, newest first")
+    ls.add_argument("project")
+    ls.add_argument("--status", help=f"only these statuses, comma-separated: {', '.join(STATUSES)}")
+    ls.add_argument("--task", help="only runs of this task id")
+    ls.add_argument("--tag", help="only runs with this tag")
+    ls.add_argument("--sort", default="-startedAt", choices=list(SORTS))
+    ls.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
+    ls.add_argument("--offset", type=int, default=0)
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    show = command("show", cmd_show, "print one execution as JSON")
+    show.add_argument("project")
+    show.add_argument("execution")
+
+    stats = command("stats", cmd_stats, "counts, cost, tokens and durations of a project")
+    stats.add_argument("project")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    rm = command("rm", cmd_rm, "delete one execution, or every execution of a project with --all")
+    rm.add_argument("project")
+    rm.add_argument("execution", nargs="?")
+    rm.add_argument("--all", action="store_true", help="delete every execution of the project")
+
+    reindex = command("reindex", cmd_reindex, "rebuild the index from the files (one project, or all)")
+    reindex.add_argument("project", nargs="?")
+
+    command("check", cmd_check, "verify every file parses and matches the index; exit 1 if not")
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m storehouse.cli
+    sys.exit(main())

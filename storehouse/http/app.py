@@ -1,0 +1,91 @@
+"""``create_app``: the Starlette application, its one error handler, its middleware, and the page at ``/``."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..errors import InvalidRequest, NotFound, StorehouseError
+from ..store import AsyncStorehouse, Storehouse
+from .executions import ROUTES, json_response
+from .middleware import BearerToken, BodyLimit, HostCheck
+from .openapi import build_openapi
+
+log = logging.getLogger("storehouse")
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+
+def error_response(error: StorehouseError) -> Response:
+    """The JSON form of an error: ``{"error": {"code", "message"}}`` with the class's status."""
+    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
+
+
+async def _storehouse_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StorehouseError)
+    if exc.status >= 500:
+        log.error("%s: %s", exc.code, exc.message)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no such route: {request.method} {request.url.path}"))
+    if exc.status_code == 405:
+        error = InvalidRequest(f"{request.method} is not allowed on {request.url.path}")
+        error.status, error.code = 405, "method_not_allowed"
+        return error_response(error)
+    error = InvalidRequest(str(exc.detail))
+    error.status = exc.status_code
+    return error_response(error)
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(StorehouseError("internal error; the server log has the details"))
+
+
+def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = None) -> Starlette:
+    """The HTTP application over an open store. The caller owns the store and closes it."""
+    settings = settings or store_settings(store)
+    async_store = store if isinstance(store, AsyncStorehouse) else AsyncStorehouse(store=store)
+    openapi = build_openapi()
+
+    async def openapi_json(_: Request) -> Response:
+        return json_response(openapi)
+
+    middleware = [Middleware(HostCheck, allowed=settings.host_names)]
+    if settings.token:
+        middleware.append(Middleware(BearerToken, token=settings.token))
+    middleware.append(Middleware(BodyLimit, limit=settings.max_body_bytes))
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+
+    app = Starlette(
+        routes=[*ROUTES, Route("/openapi.json", openapi_json, methods=["GET"]),
+                Mount("/", StaticFiles(directory=WEB, html=True), name="web")],
+        middleware=middleware,
+        exception_handlers={StorehouseError: _storehouse_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )  # fmt: skip
+    app.state.store = async_store
+    app.state.settings = settings
+    return app
+
+
+def store_settings(store: Storehouse | AsyncStorehouse) -> Settings:
+    """The settings a store was opened with."""
+    return store.sync.settings if isinstance(store, AsyncStorehouse) else store.settings

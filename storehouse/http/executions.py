@@ -1,0 +1,151 @@
+"""Routes of ``/api/projects/{projectId}/executions``: parse the request, call the store, respond."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..index import SORTS, STATUSES
+from ..models import JSONObject
+from ..store import DEFAULT_LIMIT, MAX_LIMIT, AsyncStorehouse
+from .params import QueryParameter, if_match, integer, parse_query, read_json
+
+LIST_PARAMETERS = (
+    QueryParameter("status", {"type": "string", "example": "failed,running"},
+                   f"only these statuses, comma-separated (or repeated): {', '.join(STATUSES)}"),
+    QueryParameter("taskId", {"type": "string"}, "only runs of this task"),
+    QueryParameter("tag", {"type": "string"}, "only runs carrying this tag"),
+    QueryParameter("startedAfter", {"type": "string", "format": "date-time"}, "only runs started at or after this time"),
+    QueryParameter("startedBefore", {"type": "string", "format": "date-time"}, "only runs started before this time"),
+    QueryParameter("sort", {"type": "string", "enum": list(SORTS), "default": "-startedAt"},
+                   "order of the page; '-' means descending; ties are broken by id"),
+    QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                   "page size"),
+    QueryParameter("offset", {"type": "integer", "minimum": 0, "default": 0}, "matches to skip"),
+    QueryParameter("cursor", {"type": "string"}, "the nextCursor of the previous page (stable deep paging)"),
+)  # fmt: skip
+
+
+def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response encoded by orjson."""
+    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+
+
+def _store(request: Request) -> AsyncStorehouse:
+    store: AsyncStorehouse = request.app.state.store
+    return store
+
+
+def _depth(request: Request) -> int:
+    depth: int = request.app.state.settings.max_json_depth
+    return depth
+
+
+def _one(document: JSONObject, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    return json_response({"execution": document}, status, {"ETag": f'"{document["version"]}"', **(extra or {})})
+
+
+async def list_executions(request: Request) -> Response:
+    values = parse_query(request, LIST_PARAMETERS, repeatable=("status",))
+    query: dict[str, Any] = {
+        "status": values.get("status"),
+        "task_id": values.get("taskId"),
+        "tag": values.get("tag"),
+        "started_after": values.get("startedAfter"),
+        "started_before": values.get("startedBefore"),
+        "sort": values.get("sort", "-startedAt"),
+        "limit": integer(values, "limit", DEFAULT_LIMIT),
+        "offset": integer(values, "offset", 0),
+        "cursor": values.get("cursor"),
+    }
+    page = await _store(request).list_executions(request.path_params["projectId"], **query)
+    body = b'{"executions":[%b],"total":%d,"nextCursor":%b}' % (
+        b",".join(page.raw_items), page.total, orjson.dumps(page.next_cursor)
+    )
+    return Response(body, media_type="application/json")
+
+
+async def create_execution(request: Request) -> Response:
+    parse_query(request, ())
+    project = request.path_params["projectId"]
+    body = await read_json(request, _depth(request))
+    document = await _store(request).create_execution(project, _object(body))
+    location = f"/api/projects/{project}/executions/{document['id']}"
+    return _one(document, 201, {"Location": location})
+
+
+async def get_execution(request: Request) -> Response:
+    parse_query(request, ())
+    params = request.path_params
+    return _one(await _store(request).get_execution(params["projectId"], params["executionId"]))
+
+
+async def put_execution(request: Request) -> Response:
+    parse_query(request, ())
+    params = request.path_params
+    version = if_match(request)
+    body = await read_json(request, _depth(request))
+    document = await _store(request).put_execution(params["projectId"], params["executionId"], _object(body),
+                                                   if_match=version)  # fmt: skip
+    return _one(document, 201 if document["version"] == 1 else 200)
+
+
+async def patch_execution(request: Request) -> Response:
+    parse_query(request, ())
+    params = request.path_params
+    version = if_match(request)
+    body = await read_json(request, _depth(request))
+    document = await _store(request).patch_execution(params["projectId"], params["executionId"], _object(body),
+                                                     if_match=version)  # fmt: skip
+    return _one(document)
+
+
+async def delete_execution(request: Request) -> Response:
+    parse_query(request, ())
+    params = request.path_params
+    await _store(request).delete_execution(params["projectId"], params["executionId"], if_match=if_match(request))
+    return Response(status_code=204)
+
+
+async def delete_executions(request: Request) -> Response:
+    parse_query(request, ())
+    return json_response({"deleted": await _store(request).delete_executions(request.path_params["projectId"])})
+
+
+async def execution_stats(request: Request) -> Response:
+    parse_query(request, ())
+    return json_response(await _store(request).execution_stats(request.path_params["projectId"]))
+
+
+async def list_projects(request: Request) -> Response:
+    parse_query(request, ())
+    projects = await _store(request).list_projects()
+    items = [{"id": p.id, "executionCount": p.execution_count, "lastStartedAt": p.last_started_at} for p in projects]
+    return json_response({"projects": items, "total": len(items)})
+
+
+def _object(body: object) -> JSONObject:
+    from ..errors import InvalidBody
+    from ..models import type_name
+
+    if not isinstance(body, dict):
+        raise InvalidBody(f"the body must be a JSON object, got {type_name(body)}")
+    return body
+
+
+EXECUTIONS = "/api/projects/{projectId}/executions"
+ROUTES = [
+    Route("/api/projects", list_projects, methods=["GET"]),
+    Route(f"{EXECUTIONS}/stats", execution_stats, methods=["GET"]),
+    Route(EXECUTIONS, list_executions, methods=["GET"]),
+    Route(EXECUTIONS, create_execution, methods=["POST"]),
+    Route(EXECUTIONS, delete_executions, methods=["DELETE"]),
+    Route(EXECUTIONS + "/{executionId}", get_execution, methods=["GET"]),
+    Route(EXECUTIONS + "/{executionId}", put_execution, methods=["PUT"]),
+    Route(EXECUTIONS + "/{executionId}", patch_execution, methods=["PATCH"]),
+    Route(EXECUTIONS + "/{executionId}", delete_execution, methods=["DELETE"]),
+]
