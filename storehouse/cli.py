@@ -68,15 +68,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with Storehouse(settings=settings) as store:
         url_host = f"[{settings.host}]" if ":" in settings.host else settings.host
         err.print(f"storehouse {__version__}: serving {settings.data_dir} at http://{url_host}:{settings.port}/")
-        uvicorn.run(create_app(store, settings), host=settings.host, port=settings.port, log_level=args.log_level,
-                    access_log=args.log_level == "debug", server_header=False)  # fmt: skip
+        uvicorn.run(
+            create_app(store, settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=args.log_level,
+            access_log=args.log_level == "debug",
+            server_header=False,
+        )
     return 0
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     with _open(args) as store:
-        page = store.list_executions(args.project, status=args.status, limit=args.limit, offset=args.offset,
-                                     sort=args.sort, task_id=args.task, tag=args.tag)  # fmt: skip
+        page = store.list_executions(
+            args.project,
+            status=args.status,
+            limit=args.limit,
+            offset=args.offset,
+            sort=args.sort,
+            task_id=args.task,
+            tag=args.tag,
+        )
     if args.json:
         out.print(orjson.dumps({"executions": page.items, "total": page.total}).decode(), markup=False)
         return 0
@@ -91,8 +104,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for item in page.items:
         status = item["status"]
         table.add_row(
-            item["id"], item["name"] or "", f"[{colors.get(status, 'default')}]{status}[/]", item["startedAt"] or "",
-            _duration(item["duration"]), f"{item['tokenUsage']['total']:,}", f"{item['costUSD']:.4f}",
+            item["id"],
+            item["name"] or "",
+            f"[{colors.get(status, 'default')}]{status}[/]",
+            item["startedAt"] or "",
+            _duration(item["duration"]),
+            f"{item['tokenUsage']['total']:,}",
+            f"{item['costUSD']:.4f}",
         )
     out.print(table)
     return 0
@@ -135,8 +153,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     with _open(args) as store, _progress("reindexing") as update:
         report = store.reindex(args.project, update)
-    out.print(f"reindexed {report.projects} project(s): {report.indexed} executions indexed, "
-              f"{report.invalid} invalid file(s) skipped")  # fmt: skip
+    out.print(
+        f"reindexed {report.projects} project(s): {report.indexed} executions indexed, "
+        f"{report.invalid} invalid file(s) skipped"
+    )
     return 0
 
 
@@ -150,12 +170,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
-class _progress:  # noqa: N801 - used as a context manager, like a function
+class _progress:
     """A progress bar on stderr, shown only where a person watches (a terminal)."""
 
     def __init__(self, what: str) -> None:
-        self.bar = Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=err, transient=True, disable=not err.is_terminal)  # fmt: skip
+        self.bar = Progress(
+            TextColumn(what),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        )
         self.task = self.bar.add_task(what, total=None)
 
     def __enter__(self) -> Callable[[int, int], None]:
@@ -175,8 +202,10 @@ def _duration(ms: int | None) -> str:
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="the data directory (env STOREHOUSE_DATA_DIR; default ./data)", type=Path)
-    parser = argparse.ArgumentParser(prog="storehouse", description="Keeps the history of AI-agent and workflow "
-                                     "runs as plain JSON files, and serves it over HTTP.")  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="storehouse",
+        description="Keeps the history of AI-agent and workflow runs as plain JSON files, and serves it over HTTP.",
+    )
     parser.add_argument("--version", action="version", version=f"storehouse {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -189,7 +218,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (env STOREHOUSE_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, help=f"port (env STOREHOUSE_PORT; default {DEFAULT_PORT})")
     serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on /api (env STOREHOUSE_TOKEN)")
-    serve.add_argument("--allowed-hosts", help="more Host names to accept, comma-separated (env STOREHOUSE_ALLOWED_HOSTS)")
+    serve.add_argument(
+        "--allowed-hosts", help="more Host names to accept, comma-separated (env STOREHOUSE_ALLOWED_HOSTS)"
+    )
     serve.add_argument("--max-body-bytes", type=int, help="largest request body (env STOREHOUSE_MAX_BODY_BYTES)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

@@ -10,7 +10,7 @@
     ├── Unauthorized         401 unauthorized          a token is configured and the request lacks it
     ├── Forbidden            403 forbidden             the ``Host`` header is not an allowed name
     ├── NotFound             404 not_found             the execution (or other resource) does not exist
-    ├── Conflict             409 conflict              the write contradicts what is stored (e.g. create of an existing id)
+    ├── Conflict             409 conflict              the write contradicts what is stored (creating an existing id)
     ├── PreconditionFailed   412 precondition_failed   ``If-Match`` names a version that is no longer current
     ├── PayloadTooLarge      413 payload_too_large     the body is over the configured limit
     └── StorageError         500 storage_error         an I/O error; nothing was changed

@@ -29,7 +29,9 @@ def prepare(body: object, project: str, item: str, previous: JSONObject | None, 
         raise InvalidBody(f"the body must be a JSON object (an execution), got {type_name(body)}")
     for name, expected in (("id", item), ("projectId", project)):
         if body.get(name) is not None and body[name] != expected:
-            raise InvalidBody(f"{name} is {body[name]!r} in the body but {expected!r} in the path; leave it out or match")
+            raise InvalidBody(
+                f"{name} is {body[name]!r} in the body but {expected!r} in the path; leave it out or match"
+            )
     candidate = {key: value for key, value in body.items() if key not in MANAGED_FIELDS}
     candidate["id"], candidate["projectId"] = item, project
     document = validate_execution(candidate)

@@ -10,6 +10,7 @@ Tests subclass ``FileIO`` and override a primitive (``write``, ``fsync``, ``repl
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -139,10 +140,9 @@ class FileIO:
         return removed
 
     def _discard(self, path: str) -> None:
-        try:
+        # already gone, or the disk refuses even this: the next open sweeps it
+        with contextlib.suppress(OSError):
             self.unlink(path)
-        except OSError:
-            pass  # already gone, or the disk refuses even this; the next open sweeps it
 
 
 def read_bytes(path: Path) -> bytes | None:

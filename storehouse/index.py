@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 import sqlite3
 import threading
@@ -149,9 +150,24 @@ class Row:
     def values(self, p: int) -> tuple[object, ...]:
         duration_key = -1 if self.duration is None else self.duration
         cost_nanos = round(self.cost * 1e9)
-        return (p, self.id, self.task_id, self.status, self.started_at, self.duration, duration_key, self.cost,
-                cost_nanos, self.tokens_in, self.tokens_out, self.tokens_total, self.version, self.mtime_ns,
-                self.size, self.summary)  # fmt: skip
+        return (
+            p,
+            self.id,
+            self.task_id,
+            self.status,
+            self.started_at,
+            self.duration,
+            duration_key,
+            self.cost,
+            cost_nanos,
+            self.tokens_in,
+            self.tokens_out,
+            self.tokens_total,
+            self.version,
+            self.mtime_ns,
+            self.size,
+            self.summary,
+        )
 
 
 @dataclass(frozen=True)
@@ -215,10 +231,8 @@ class Index:
             pass  # not a database, or damaged: it is derived data, so start again
         self.close()
         for suffix in ("", "-wal", "-shm", "-journal"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
-            except FileNotFoundError:
-                pass
         self._create(self._connect())
         return True
 
@@ -314,7 +328,9 @@ class Index:
                 self._put(connection, p, row)
             for item, mtime_ns, size, reason in invalid:
                 self._drop(connection, p, item)
-                connection.execute("INSERT INTO invalid_files VALUES (?, ?, ?, ?, ?)", (p, item, mtime_ns, size, reason))
+                connection.execute(
+                    "INSERT INTO invalid_files VALUES (?, ?, ?, ?, ?)", (p, item, mtime_ns, size, reason)
+                )
             if directory_mtime is not None:
                 connection.execute("UPDATE projects SET dir_mtime_ns = ? WHERE p = ?", (directory_mtime, p))
 
@@ -322,7 +338,7 @@ class Index:
         """Forget every row of a project (before a rebuild)."""
         with self._write() as connection:
             for table in ("executions", "execution_tags", "invalid_files", "intents", "stats"):
-                connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))  # noqa: S608 - fixed names
+                connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))
             connection.execute("UPDATE projects SET dir_mtime_ns = NULL WHERE p = ?", (p,))
 
     def clear_intents(self, p: int, items: Sequence[str]) -> None:
@@ -370,9 +386,11 @@ class Index:
 
     def summary_of(self, p: int, item: str) -> tuple[int, bytes] | None:
         """The indexed version and encoded summary of one execution."""
-        found = self._connect().execute(
-            "SELECT version, summary FROM executions WHERE p = ? AND id = ?", (p, item)
-        ).fetchone()
+        found = (
+            self._connect()
+            .execute("SELECT version, summary FROM executions WHERE p = ? AND id = ?", (p, item))
+            .fetchone()
+        )
         return None if found is None else (int(found[0]), bytes(found[1]))
 
     def count(self, p: int) -> int:
@@ -384,7 +402,7 @@ class Index:
         found = self._connect().execute(query, (p,)).fetchone()
         return found[0] or None
 
-    def list(self, p: int, query: ListQuery) -> Page:
+    def page(self, p: int, query: ListQuery) -> Page:
         """One page of summaries; ``total`` counts every match. Uses the indexes, never the files."""
         column, direction = SORTS[query.sort]
         where, params = self._filters(p, query)
@@ -395,7 +413,7 @@ class Index:
             page_where.append(f"({column}, id) {'<' if direction == 'DESC' else '>'} (?, ?)")
             page_params += [key, last_id]
         sql = (
-            f"SELECT summary, {column}, id FROM executions WHERE {' AND '.join(page_where)} "  # noqa: S608
+            f"SELECT summary, {column}, id FROM executions WHERE {' AND '.join(page_where)} "
             f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?"
         )
         rows = self._connect().execute(sql, [*page_params, query.limit, query.offset]).fetchall()
@@ -408,7 +426,8 @@ class Index:
         return Page([bytes(summary) for summary, _, _ in rows], total, next_cursor)
 
     def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:
-        where, params = ["p = ?"], [p]
+        where: list[str] = ["p = ?"]
+        params: list[object] = [p]
         if query.statuses:
             where.append(f"status IN ({','.join('?' * len(query.statuses))})")
             params += query.statuses
@@ -433,7 +452,7 @@ class Index:
             statuses = query.statuses or STATUSES
             sql = f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({','.join('?' * len(statuses))})"
             return int(connection.execute(sql, [p, *statuses]).fetchone()[0])
-        sql = f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}"  # noqa: S608 - built from fixed parts
+        sql = f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}"
         return int(connection.execute(sql, params).fetchone()[0])
 
     def stats(self, p: int | None) -> JSONObject:

@@ -42,8 +42,9 @@ class Storehouse:
     ``StorehouseError`` subclasses (``NotFound``, ``InvalidBody``, ``PreconditionFailed``, ``StorageFull`` ...).
     """
 
-    def __init__(self, data_dir: Path | str | None = None, *, settings: Settings | None = None,
-                 backend: Backend | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, data_dir: Path | str | None = None, *, settings: Settings | None = None, backend: Backend | None = None
+    ) -> None:
         self.settings = settings or Settings.load()
         if data_dir is not None:
             self.settings = self.settings.with_changes(data_dir=Path(data_dir))
@@ -76,24 +77,30 @@ class Storehouse:
         document, _ = self.backend.write(check_id(project, "projectId"), item, build, None)
         return document
 
-    def put_execution(self, project: str, execution_id: str, execution: JSONObject,
-                      *, if_match: int | None = None) -> JSONObject:  # fmt: skip
+    def put_execution(
+        self, project: str, execution_id: str, execution: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
         """Create or replace an execution; ``version`` 1 in the result means it was created."""
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
         document, _ = self.backend.write(
-            project, execution_id, lambda current: prepare(execution, project, execution_id, current, now_timestamp()),
+            project,
+            execution_id,
+            lambda current: prepare(execution, project, execution_id, current, now_timestamp()),
             if_match,
         )
         return document
 
-    def patch_execution(self, project: str, execution_id: str, changes: JSONObject,
-                        *, if_match: int | None = None) -> JSONObject:  # fmt: skip
+    def patch_execution(
+        self, project: str, execution_id: str, changes: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
         """Apply a JSON merge patch (e.g. ``{"status": "completed"}``) and return the new document."""
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
         document, _ = self.backend.write(
-            project, execution_id, lambda current: patch(current, changes, project, execution_id, now_timestamp()),
+            project,
+            execution_id,
+            lambda current: patch(current, changes, project, execution_id, now_timestamp()),
             if_match,
         )
         return document
@@ -137,9 +144,18 @@ class Storehouse:
 
         Bad values raise InvalidParameter naming the parameter. Served by the index: ~0.1-1 ms a page.
         """
-        query = make_list_query(status=status, task_id=task_id, tag=tag, started_after=started_after,
-                                started_before=started_before, sort=sort, limit=limit, offset=offset, cursor=cursor)  # fmt: skip
-        return self.backend.list(check_id(project, "projectId"), query)
+        query = make_list_query(
+            status=status,
+            task_id=task_id,
+            tag=tag,
+            started_after=started_after,
+            started_before=started_before,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            cursor=cursor,
+        )
+        return self.backend.page(check_id(project, "projectId"), query)
 
     def execution_stats(self, project: str) -> JSONObject:
         """Counts by status, cost, tokens and durations over every execution of a project."""
@@ -219,8 +235,9 @@ class Run:
 class AsyncStorehouse:
     """The same operations as Storehouse, awaitable: each runs in a worker thread, off the event loop."""
 
-    def __init__(self, data_dir: Path | str | None = None, *, settings: Settings | None = None,
-                 store: Storehouse | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, data_dir: Path | str | None = None, *, settings: Settings | None = None, store: Storehouse | None = None
+    ) -> None:
         self.sync = store or Storehouse(data_dir, settings=settings)
 
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -235,15 +252,19 @@ class AsyncStorehouse:
     async def __aexit__(self, *_: object) -> None:
         await self.close()
 
-    async def create_execution(self, project: str, execution: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
+    async def create_execution(
+        self, project: str, execution: JSONObject | None = None, **fields: JSONValue
+    ) -> JSONObject:
         return await self._run(self.sync.create_execution, project, execution, **fields)
 
-    async def put_execution(self, project: str, execution_id: str, execution: JSONObject,
-                            *, if_match: int | None = None) -> JSONObject:  # fmt: skip
+    async def put_execution(
+        self, project: str, execution_id: str, execution: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
         return await self._run(self.sync.put_execution, project, execution_id, execution, if_match=if_match)
 
-    async def patch_execution(self, project: str, execution_id: str, changes: JSONObject,
-                              *, if_match: int | None = None) -> JSONObject:  # fmt: skip
+    async def patch_execution(
+        self, project: str, execution_id: str, changes: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
         return await self._run(self.sync.patch_execution, project, execution_id, changes, if_match=if_match)
 
     async def get_execution(self, project: str, execution_id: str) -> JSONObject:
@@ -306,7 +327,9 @@ def make_list_query(
         statuses = tuple(dict.fromkeys(part.strip() for part in parts))
         for value in statuses:
             if value not in STATUSES:
-                raise InvalidParameter(f"status must be one or more of {', '.join(STATUSES)} (comma-separated); got {value!r}")
+                raise InvalidParameter(
+                    f"status must be one or more of {', '.join(STATUSES)} (comma-separated); got {value!r}"
+                )
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -321,12 +344,14 @@ def make_list_query(
         check_id(task_id, "taskId")
     if tag is not None and (not isinstance(tag, str) or not tag):
         raise InvalidParameter("tag must be a non-empty string")
-    bounds = []
+    bounds: list[str | None] = []
     for name, value in (("startedAfter", started_after), ("startedBefore", started_before)):
         try:
             bounds.append(None if value is None else normalize_timestamp(value))
         except ValueError:
-            raise InvalidParameter(f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {value!r}") from None
+            raise InvalidParameter(
+                f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {value!r}"
+            ) from None
     return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor)
 
 

@@ -71,7 +71,7 @@ class Backend(Protocol):
         """Remove every document of a project durably; return how many went."""
         ...
 
-    def list(self, project: str, query: ListQuery) -> Page:
+    def page(self, project: str, query: ListQuery) -> Page:
         """A page of summaries from the index."""
         ...
 

@@ -27,7 +27,7 @@ from ..ids import check_id, id_path, is_valid_id
 from ..index import Index, ListQuery, Page, Row
 from ..locks import LockTable
 from ..models import JSONObject, dump_execution, load_execution, summarize
-from .base import Builder, CheckReport, ProjectInfo, Progress, ReindexReport
+from .base import Builder, CheckReport, Progress, ProjectInfo, ReindexReport
 
 BATCH = 1000  # files read and indexed per transaction while reconciling
 
@@ -89,7 +89,9 @@ class FileBackend:
 
     def _refuse_escape(self, directory: Path) -> None:
         if not directory.resolve().is_relative_to(self._root):
-            raise StorageError(f"{directory} leads outside {self._root} through a symlink; storehouse will not follow it")
+            raise StorageError(
+                f"{directory} leads outside {self._root} through a symlink; storehouse will not follow it"
+            )
 
     def _forget(self, project: str) -> None:
         key = self._index.find_project(project)
@@ -245,11 +247,11 @@ class FileBackend:
             pass  # the intent stays, and the next open repairs it
 
     # -- queries ---------------------------------------------------------------------------------------
-    def list(self, project: str, query: ListQuery) -> Page:
+    def page(self, project: str, query: ListQuery) -> Page:
         opened = self._project(project, create=False)
         if opened is None:
             return Page([], 0, None)
-        return self._index.list(opened.key, query)
+        return self._index.page(opened.key, query)
 
     def stats(self, project: str) -> JSONObject:
         opened = self._project(project, create=False)
@@ -327,7 +329,10 @@ class FileBackend:
             stored = self._index.summary_of(project.key, item)
             if stored is None:
                 report.problems.append(f"{where}: missing from the index (run 'storehouse reindex')")
-            elif stored != (document["version"], Row.from_document(document, summarize(document), os.stat(path)).summary):
+            elif stored != (
+                document["version"],
+                Row.from_document(document, summarize(document), os.stat(path)).summary,
+            ):
                 report.problems.append(f"{where}: the index holds an older copy (run 'storehouse reindex')")
         for item in sorted(indexed - {i for i in items if is_valid_id(i)}):
             report.problems.append(f"{project.name}/executions/{item}.json: indexed, but the file is gone")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -75,12 +75,15 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
         yield
 
     app = Starlette(
-        routes=[*ROUTES, Route("/openapi.json", openapi_json, methods=["GET"]),
-                Mount("/", StaticFiles(directory=WEB, html=True), name="web")],
+        routes=[
+            *ROUTES,
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Mount("/", StaticFiles(directory=WEB, html=True), name="web"),
+        ],
         middleware=middleware,
         exception_handlers={StorehouseError: _storehouse_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
-    )  # fmt: skip
+    )
     app.state.store = async_store
     app.state.settings = settings
     return app

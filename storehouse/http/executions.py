@@ -15,19 +15,28 @@ from ..store import DEFAULT_LIMIT, MAX_LIMIT, AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
 LIST_PARAMETERS = (
-    QueryParameter("status", {"type": "string", "example": "failed,running"},
-                   f"only these statuses, comma-separated (or repeated): {', '.join(STATUSES)}"),
+    QueryParameter(
+        "status",
+        {"type": "string", "example": "failed,running"},
+        f"only these statuses, comma-separated (or repeated): {', '.join(STATUSES)}",
+    ),
     QueryParameter("taskId", {"type": "string"}, "only runs of this task"),
     QueryParameter("tag", {"type": "string"}, "only runs carrying this tag"),
-    QueryParameter("startedAfter", {"type": "string", "format": "date-time"}, "only runs started at or after this time"),
+    QueryParameter(
+        "startedAfter", {"type": "string", "format": "date-time"}, "only runs started at or after this time"
+    ),
     QueryParameter("startedBefore", {"type": "string", "format": "date-time"}, "only runs started before this time"),
-    QueryParameter("sort", {"type": "string", "enum": list(SORTS), "default": "-startedAt"},
-                   "order of the page; '-' means descending; ties are broken by id"),
-    QueryParameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-                   "page size"),
+    QueryParameter(
+        "sort",
+        {"type": "string", "enum": list(SORTS), "default": "-startedAt"},
+        "order of the page; '-' means descending; ties are broken by id",
+    ),
+    QueryParameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"
+    ),
     QueryParameter("offset", {"type": "integer", "minimum": 0, "default": 0}, "matches to skip"),
     QueryParameter("cursor", {"type": "string"}, "the nextCursor of the previous page (stable deep paging)"),
-)  # fmt: skip
+)
 
 
 def json_response(content: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -64,7 +73,9 @@ async def list_executions(request: Request) -> Response:
     }
     page = await _store(request).list_executions(request.path_params["projectId"], **query)
     body = b'{"executions":[%b],"total":%d,"nextCursor":%b}' % (
-        b",".join(page.raw_items), page.total, orjson.dumps(page.next_cursor)
+        b",".join(page.raw_items),
+        page.total,
+        orjson.dumps(page.next_cursor),
     )
     return Response(body, media_type="application/json")
 
@@ -89,8 +100,9 @@ async def put_execution(request: Request) -> Response:
     params = request.path_params
     version = if_match(request)
     body = await read_json(request, _depth(request))
-    document = await _store(request).put_execution(params["projectId"], params["executionId"], _object(body),
-                                                   if_match=version)  # fmt: skip
+    document = await _store(request).put_execution(
+        params["projectId"], params["executionId"], _object(body), if_match=version
+    )
     return _one(document, 201 if document["version"] == 1 else 200)
 
 
@@ -99,8 +111,9 @@ async def patch_execution(request: Request) -> Response:
     params = request.path_params
     version = if_match(request)
     body = await read_json(request, _depth(request))
-    document = await _store(request).patch_execution(params["projectId"], params["executionId"], _object(body),
-                                                     if_match=version)  # fmt: skip
+    document = await _store(request).patch_execution(
+        params["projectId"], params["executionId"], _object(body), if_match=version
+    )
     return _one(document)
 
 

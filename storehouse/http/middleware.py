@@ -20,12 +20,17 @@ from ..errors import Forbidden, PayloadTooLarge, StorehouseError, Unauthorized
 async def send_error(send: Send, error: StorehouseError, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     """Answer with the JSON form of an error."""
     body = orjson.dumps({"error": {"code": error.code, "message": error.message}})
-    await send({
-        "type": "http.response.start",
-        "status": error.status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    *(headers or [])],
-    })  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

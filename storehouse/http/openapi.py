@@ -63,10 +63,16 @@ class ErrorBody(BaseModel):
 
 def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
     keys, document = models_json_schema(
-        [(Execution, "validation"), (Execution, "serialization"), (ExecutionSummary, "serialization"),
-         (ExecutionStats, "serialization"), (ErrorBody, "serialization")],
-        by_alias=True, ref_template="#/components/schemas/{model}",
-    )  # fmt: skip
+        [
+            (Execution, "validation"),
+            (Execution, "serialization"),
+            (ExecutionSummary, "serialization"),
+            (ExecutionStats, "serialization"),
+            (ErrorBody, "serialization"),
+        ],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
     return document.get("$defs", {}), keys
 
 
@@ -75,8 +81,13 @@ def _ref(keys: dict[Any, Any], model: type[BaseModel], mode: str) -> dict[str, A
 
 
 def _parameter(parameter: QueryParameter) -> dict[str, Any]:
-    return {"name": parameter.name, "in": "query", "required": False, "schema": dict(parameter.schema),
-            "description": parameter.description}  # fmt: skip
+    return {
+        "name": parameter.name,
+        "in": "query",
+        "required": False,
+        "schema": dict(parameter.schema),
+        "description": parameter.description,
+    }
 
 
 def build_openapi() -> dict[str, Any]:
@@ -100,68 +111,126 @@ def build_openapi() -> dict[str, Any]:
     errors = {"400": {"description": "bad input", **error}, "404": {"description": "not found", **error}}
     project = {"name": "projectId", "in": "path", "required": True, "schema": {"type": "string", "pattern": _ID}}
     execution = {"name": "executionId", "in": "path", "required": True, "schema": {"type": "string", "pattern": _ID}}
-    match = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-             "description": "a version from an ETag: the write happens only if it is still current"}  # fmt: skip
+    match = {
+        "name": "If-Match",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "a version from an ETag: the write happens only if it is still current",
+    }
     conditional = {"412": {"description": "If-Match is stale", **error}}
     listing = {
         "type": "object",
-        "properties": {"executions": {"type": "array", "items": summary}, "total": {"type": "integer"},
-                       "nextCursor": {"type": ["string", "null"]}},
+        "properties": {
+            "executions": {"type": "array", "items": summary},
+            "total": {"type": "integer"},
+            "nextCursor": {"type": ["string", "null"]},
+        },
         "required": ["executions", "total", "nextCursor"],
-    }  # fmt: skip
+    }
     projects = {
         "type": "object",
         "properties": {
-            "projects": {"type": "array", "items": {"type": "object", "properties": {
-                "id": {"type": "string"}, "executionCount": {"type": "integer"},
-                "lastStartedAt": {"type": ["string", "null"]}}, "required": ["id", "executionCount", "lastStartedAt"]}},
+            "projects": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "executionCount": {"type": "integer"},
+                        "lastStartedAt": {"type": ["string", "null"]},
+                    },
+                    "required": ["id", "executionCount", "lastStartedAt"],
+                },
+            },
             "total": {"type": "integer"},
         },
         "required": ["projects", "total"],
-    }  # fmt: skip
+    }
     base = "/api/projects/{projectId}/executions"
     paths: dict[str, Any] = {
-        "/api/projects": {"get": {"summary": "List projects with their execution counts", "operationId": "listProjects",
-                                  "responses": {"200": ok("the projects", projects)}}},
+        "/api/projects": {
+            "get": {
+                "summary": "List projects with their execution counts",
+                "operationId": "listProjects",
+                "responses": {"200": ok("the projects", projects)},
+            }
+        },
         base: {
             "parameters": [project],
-            "get": {"summary": "List executions (newest first)", "operationId": "listExecutions",
-                    "parameters": [_parameter(p) for p in LIST_PARAMETERS],
-                    "responses": {"200": ok("a page of summaries", listing), **errors}},
-            "post": {"summary": "Create an execution", "operationId": "createExecution",
-                     "requestBody": body(execution_in),
-                     "responses": {"201": one, "409": {"description": "the id exists", **error}, **errors}},
-            "delete": {"summary": "Delete every execution of the project", "operationId": "deleteExecutions",
-                       "responses": {"200": ok("how many were deleted", {"type": "object", "properties": {
-                           "deleted": {"type": "integer"}}, "required": ["deleted"]}), **errors}},
+            "get": {
+                "summary": "List executions (newest first)",
+                "operationId": "listExecutions",
+                "parameters": [_parameter(p) for p in LIST_PARAMETERS],
+                "responses": {"200": ok("a page of summaries", listing), **errors},
+            },
+            "post": {
+                "summary": "Create an execution",
+                "operationId": "createExecution",
+                "requestBody": body(execution_in),
+                "responses": {"201": one, "409": {"description": "the id exists", **error}, **errors},
+            },
+            "delete": {
+                "summary": "Delete every execution of the project",
+                "operationId": "deleteExecutions",
+                "responses": {
+                    "200": ok(
+                        "how many were deleted",
+                        {"type": "object", "properties": {"deleted": {"type": "integer"}}, "required": ["deleted"]},
+                    ),
+                    **errors,
+                },
+            },
         },
         f"{base}/stats": {
             "parameters": [project],
-            "get": {"summary": "Counts, cost, tokens and durations", "operationId": "executionStats",
-                    "responses": {"200": ok("the stats", _ref(keys, ExecutionStats, "serialization")), **errors}},
+            "get": {
+                "summary": "Counts, cost, tokens and durations",
+                "operationId": "executionStats",
+                "responses": {"200": ok("the stats", _ref(keys, ExecutionStats, "serialization")), **errors},
+            },
         },
         f"{base}/{{executionId}}": {
             "parameters": [project, execution],
             "get": {"summary": "Get one execution", "operationId": "getExecution", "responses": {"200": one, **errors}},
-            "put": {"summary": "Create or replace an execution", "operationId": "putExecution",
-                    "parameters": [match], "requestBody": body(execution_in),
-                    "responses": {"200": one, "201": one, **errors, **conditional}},
-            "patch": {"summary": "Change an execution with a JSON merge patch", "operationId": "patchExecution",
-                      "parameters": [match],
-                      "requestBody": {"required": True, "content": {"application/merge-patch+json": {
-                          "schema": {"type": "object"}}, "application/json": {"schema": {"type": "object"}}}},
-                      "responses": {"200": one, **errors, **conditional}},
-            "delete": {"summary": "Delete one execution", "operationId": "deleteExecution", "parameters": [match],
-                       "responses": {"204": {"description": "deleted"}, **errors, **conditional}},
+            "put": {
+                "summary": "Create or replace an execution",
+                "operationId": "putExecution",
+                "parameters": [match],
+                "requestBody": body(execution_in),
+                "responses": {"200": one, "201": one, **errors, **conditional},
+            },
+            "patch": {
+                "summary": "Change an execution with a JSON merge patch",
+                "operationId": "patchExecution",
+                "parameters": [match],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/merge-patch+json": {"schema": {"type": "object"}},
+                        "application/json": {"schema": {"type": "object"}},
+                    },
+                },
+                "responses": {"200": one, **errors, **conditional},
+            },
+            "delete": {
+                "summary": "Delete one execution",
+                "operationId": "deleteExecution",
+                "parameters": [match],
+                "responses": {"204": {"description": "deleted"}, **errors, **conditional},
+            },
         },
-    }  # fmt: skip
+    }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "storehouse", "version": __version__,
-                 "description": "The history of AI-agent and workflow runs, kept as plain JSON files."},
+        "info": {
+            "title": "storehouse",
+            "version": __version__,
+            "description": "The history of AI-agent and workflow runs, kept as plain JSON files.",
+        },
         "paths": paths,
         "components": {"schemas": schemas},
-    }  # fmt: skip
+    }
 
 
 _ID = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"

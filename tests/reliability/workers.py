@@ -1,0 +1,63 @@
+"""Worker processes for the reliability tests: ``python -m tests.reliability.workers MODE DATA_DIR ...``.
+
+They print one line per acknowledged write (flushed before the next write starts), so the parent knows
+exactly what was acknowledged when it kills them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from storehouse import PreconditionFailed, Storehouse
+
+
+def crash_writer(data_dir: str, prefix: str) -> None:
+    """Create, update and delete executions as fast as possible, printing each acknowledgement."""
+    store = Storehouse(data_dir)
+    print("ready", flush=True)
+    n = 0
+    while True:
+        item = f"{prefix}-{n}"
+        store.put_execution("crash", item, {"status": "running", "input": {"n": n, "pad": "x" * 2000}})
+        print(f"c {item} 1", flush=True)
+        if n >= 1:
+            done = store.patch_execution("crash", f"{prefix}-{n - 1}", {"status": "completed", "output": {"n": n}})
+            print(f"u {prefix}-{n - 1} {done['version']}", flush=True)
+        if n >= 2 and n % 3 == 0:
+            store.delete_execution("crash", f"{prefix}-{n - 2}")
+            print(f"d {prefix}-{n - 2} 0", flush=True)
+        n += 1
+
+
+def mixed_writer(data_dir: str, name: str, count: str, increments: str) -> None:
+    """Create ``count`` executions, update each, and add ``increments`` to the shared counter with If-Match."""
+    store = Storehouse(data_dir)
+    for n in range(int(count)):
+        document = store.create_execution("shared", {"id": f"{name}-{n}", "status": "running", "tags": [name]})
+        store.patch_execution("shared", document["id"], {"status": "completed", "costUSD": 0.001})
+    retries = 0
+    for _ in range(int(increments)):
+        retries += increment(store)
+    print(f"done {name} retries={retries}", flush=True)
+    store.close()
+
+
+def increment(store: Storehouse) -> int:
+    """Add one to the counter execution's metadata.count with a conditional write; return the retries."""
+    retries = 0
+    while True:
+        current = store.get_execution("shared", "counter")
+        try:
+            store.patch_execution(
+                "shared",
+                "counter",
+                {"metadata": {"count": current["metadata"]["count"] + 1}},
+                if_match=current["version"],
+            )
+            return retries
+        except PreconditionFailed:
+            retries += 1
+
+
+if __name__ == "__main__":
+    {"crash": crash_writer, "mixed": mixed_writer}[sys.argv[1]](*sys.argv[2:])
