@@ -95,8 +95,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"{args.project}: {len(page.items)} of {page.total} executions", title_justify="left")
     table.add_column("id", no_wrap=True, min_width=26)
-    table.add_column("name")
-    table.add_column("status")
+    table.add_column("name", min_width=12)
+    table.add_column("status", min_width=9)
     table.add_column("started", no_wrap=True, min_width=24)
     for column in ("duration", "tokens", "cost USD"):
         table.add_column(column, justify="right")

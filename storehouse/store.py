@@ -345,12 +345,12 @@ def make_list_query(
     if tag is not None and (not isinstance(tag, str) or not tag):
         raise InvalidParameter("tag must be a non-empty string")
     bounds: list[str | None] = []
-    for name, value in (("startedAfter", started_after), ("startedBefore", started_before)):
+    for name, given in (("startedAfter", started_after), ("startedBefore", started_before)):
         try:
-            bounds.append(None if value is None else normalize_timestamp(value))
+            bounds.append(None if given is None else normalize_timestamp(given))
         except ValueError:
             raise InvalidParameter(
-                f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {value!r}"
+                f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {given!r}"
             ) from None
     return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor)
 

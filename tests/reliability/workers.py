@@ -7,6 +7,7 @@ exactly what was acknowledged when it kills them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from storehouse import PreconditionFailed, Storehouse
 
@@ -60,4 +61,5 @@ def increment(store: Storehouse) -> int:
 
 
 if __name__ == "__main__":
-    {"crash": crash_writer, "mixed": mixed_writer}[sys.argv[1]](*sys.argv[2:])
+    modes: dict[str, Callable[..., None]] = {"crash": crash_writer, "mixed": mixed_writer}
+    modes[sys.argv[1]](*sys.argv[2:])

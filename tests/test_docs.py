@@ -1,0 +1,45 @@
+"""README documents every CLI command and every route, and every command has help."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from storehouse.cli import _parser, main
+from storehouse.http.executions import ROUTES
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+COMMANDS = ["serve", "ls", "show", "stats", "rm", "reindex", "check"]
+
+
+def test_parser_has_exactly_the_documented_commands() -> None:
+    parser = _parser()
+    actions = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert sorted(actions[0].choices) == sorted(COMMANDS)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_is_in_readme_and_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert re.search(rf"storehouse {command}\b", README), f"README does not show `storehouse {command}`"
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    assert "usage: storehouse" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{sorted(r.methods or [])[-1]} {r.path}")
+def test_route_is_in_readme(route: object) -> None:
+    path = route.path  # type: ignore[attr-defined]
+    methods = sorted(set(route.methods or []) - {"HEAD"})  # type: ignore[attr-defined]
+    for method in methods:
+        assert f"{method} {path}" in README, f"README does not document {method} {path}"
+
+
+def test_readme_opens_with_the_two_commands() -> None:
+    commands = [line.strip() for line in README.splitlines() if line.strip().startswith("python3 -m venv")][:2]
+    assert "storehouse serve" in commands[0]
+    assert "pytest" in commands[1]
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert commands[1].split("&& ")[-1] in ci
