@@ -35,7 +35,7 @@ def execution(n: int) -> dict[str, object]:
     return {
         "name": f"workflow-{n % 17}",
         "status": STATUSES[n % len(STATUSES)],
-        "startedAt": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n // 60 % 60:02d}.{n % 1000:03d}Z",
+        "startedAt": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n // 60 % 60:02d}.000Z",
         "tokenUsage": {"input": 1500 + n % 100, "output": 600},
         "costUSD": 0.002 + (n % 50) / 10000,
         "tags": ["nightly" if n % 2 else "adhoc"],
