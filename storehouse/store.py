@@ -18,10 +18,10 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from .backends import Backend, CheckReport, FileBackend, ProjectInfo, ReindexReport
+from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, ReindexReport
 from .backends.base import Progress
 from .config import Settings
-from .errors import InvalidParameter
+from .errors import Conflict, InvalidParameter, NotFound
 from .executions import patch, prepare
 from .fsio import FileIO
 from .ids import check_id, new_id
@@ -69,46 +69,40 @@ class Storehouse:
 
         def build(current: JSONObject | None) -> JSONObject:
             if current is not None:
-                from .errors import Conflict
-
                 raise Conflict(f"execution {item} already exists in project {project}; use PUT or PATCH to change it")
             return prepare(body, project, item, None, now_timestamp())
 
-        document, _ = self.backend.write(check_id(project, "projectId"), item, build, None)
-        return document
+        return self._write(project, item, build, None)
 
     def put_execution(
         self, project: str, execution_id: str, execution: JSONObject, *, if_match: int | None = None
     ) -> JSONObject:
         """Create or replace an execution; ``version`` 1 in the result means it was created."""
-        check_id(project, "projectId")
-        check_id(execution_id, "executionId")
-        document, _ = self.backend.write(
+        return self._write(
             project,
             execution_id,
             lambda current: prepare(execution, project, execution_id, current, now_timestamp()),
             if_match,
         )
-        return document
 
     def patch_execution(
         self, project: str, execution_id: str, changes: JSONObject, *, if_match: int | None = None
     ) -> JSONObject:
         """Apply a JSON merge patch (e.g. ``{"status": "completed"}``) and return the new document."""
-        check_id(project, "projectId")
-        check_id(execution_id, "executionId")
-        document, _ = self.backend.write(
+        return self._write(
             project,
             execution_id,
             lambda current: patch(current, changes, project, execution_id, now_timestamp()),
             if_match,
         )
-        return document
+
+    def _write(self, project: str, execution_id: str, build: Builder, if_match: int | None) -> JSONObject:
+        return self.backend.write(
+            check_id(project, "projectId"), check_id(execution_id, "executionId"), build, if_match
+        )
 
     def get_execution(self, project: str, execution_id: str) -> JSONObject:
         """The full document. NotFound if absent."""
-        from .errors import NotFound
-
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
         document = self.backend.read(project, execution_id)

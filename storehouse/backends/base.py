@@ -54,8 +54,8 @@ class Backend(Protocol):
         """The stored document, or None if absent. Raises NotFound if it exists but cannot be read as one."""
         ...
 
-    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> tuple[JSONObject, bool]:
-        """Atomically replace a document by ``build(current)``; return it and whether it was created.
+    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
+        """Atomically replace a document by ``build(current)`` and return the stored document.
 
         Holds the document against every other writer (any process) from reading ``current`` to the end, so
         read-modify-write is safe. Raises PreconditionFailed if ``if_match`` is not the stored version.

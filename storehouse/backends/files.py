@@ -167,7 +167,7 @@ class FileBackend:
                 "run 'storehouse check' to list damaged files"
             ) from None
 
-    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> tuple[JSONObject, bool]:
+    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
         path = id_path(self._directory(project), item)
         opened = self._project(project, create=True)
         assert opened is not None
@@ -184,7 +184,7 @@ class FileBackend:
                 self._repair(opened, item)
                 raise
             self._index.upsert(opened.key, Row.from_document(document, summarize(document), stat), opened.directory)
-        return document, current is None
+        return document
 
     def delete(self, project: str, item: str, if_match: int | None) -> None:
         path = id_path(self._directory(project), item)
