@@ -34,8 +34,7 @@ BUSY_TIMEOUT_MS = 60_000
 _SCHEMA = """
 CREATE TABLE projects(
     p INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    dir_mtime_ns INTEGER
+    name TEXT NOT NULL UNIQUE
 );
 CREATE TABLE executions(
     p INTEGER NOT NULL,
@@ -288,29 +287,21 @@ class Index:
         found = self._connect().execute("SELECT p FROM projects WHERE name = ?", (name,)).fetchone()
         return None if found is None else int(found[0])
 
-    def dir_mtime(self, p: int) -> int | None:
-        """The executions directory's mtime when the index last matched it."""
-        found = self._connect().execute("SELECT dir_mtime_ns FROM projects WHERE p = ?", (p,)).fetchone()
-        return None if found is None else found[0]
-
     # -- writes ----------------------------------------------------------------------------------------
     def add_intent(self, p: int, item: str) -> None:
         """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
         with self._write() as connection:
             connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item))
 
-    def upsert(self, p: int, row: Row, directory: Path) -> None:
-        """Store row (replacing the old one), clear its intent, and note the directory's mtime."""
+    def upsert(self, p: int, row: Row) -> None:
+        """Store row (replacing the old one) and clear its intent."""
         with self._write() as connection:
             self._put(connection, p, row)
-            connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, row.id))
-            self._note_mtime(connection, p, directory)
 
-    def remove(self, p: int, item: str, directory: Path) -> None:
-        """Drop item's row (and intent), and note the directory's mtime."""
+    def remove(self, p: int, item: str) -> None:
+        """Drop item's row (and intent)."""
         with self._write() as connection:
             self._drop(connection, p, item)
-            self._note_mtime(connection, p, directory)
 
     def apply(
         self,
@@ -318,7 +309,6 @@ class Index:
         rows: Iterable[Row],
         invalid: Iterable[tuple[str, int, int, str]],
         removed: Iterable[str],
-        directory_mtime: int | None,
     ) -> None:
         """Bring many rows in step with the files in one transaction (used by reconcile and reindex)."""
         with self._write() as connection:
@@ -331,15 +321,12 @@ class Index:
                 connection.execute(
                     "INSERT INTO invalid_files VALUES (?, ?, ?, ?, ?)", (p, item, mtime_ns, size, reason)
                 )
-            if directory_mtime is not None:
-                connection.execute("UPDATE projects SET dir_mtime_ns = ? WHERE p = ?", (directory_mtime, p))
 
     def clear_project(self, p: int) -> None:
         """Forget every row of a project (before a rebuild)."""
         with self._write() as connection:
             for table in ("executions", "execution_tags", "invalid_files", "intents", "stats"):
                 connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))
-            connection.execute("UPDATE projects SET dir_mtime_ns = NULL WHERE p = ?", (p,))
 
     def clear_intents(self, p: int, items: Sequence[str]) -> None:
         with self._write() as connection:
@@ -356,11 +343,6 @@ class Index:
         connection.execute("DELETE FROM execution_tags WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM invalid_files WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, item))
-
-    def _note_mtime(self, connection: sqlite3.Connection, p: int, directory: Path) -> None:
-        # Read inside the write transaction: every rename whose row is not yet committed has an intent row
-        # (updates) or shows as a new name (creates), so a crash after this point is still found on open.
-        connection.execute("UPDATE projects SET dir_mtime_ns = ? WHERE p = ?", (os.stat(directory).st_mtime_ns, p))
 
     # -- reads -----------------------------------------------------------------------------------------
     def known_files(self, p: int) -> dict[str, tuple[int, int, int]]:

@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar
 
 DOCUMENT_STRIPES = 1 << 16
 _PROJECT_BASE = 1 << 20  # project bytes lie above every document byte
@@ -74,7 +75,44 @@ class _SharedExclusive:
 
 
 class LockTable:
-    """The locks of one data directory for this process; open one per process and directory, close it once."""
+    """The locks of one data directory for this process.
+
+    POSIX locks belong to the process, so two tables on one file in one process would not exclude each
+    other (and closing one would drop the other's locks): ``LockTable.open`` hands every caller in a
+    process the same table for a given file, and ``release`` closes it when the last one lets go.
+    """
+
+    _shared: ClassVar[dict[str, tuple[LockTable, int]]] = {}
+    _shared_guard: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path) -> LockTable:
+        """The process's table for the lock file at path (created on first use)."""
+        key = os.path.realpath(path)
+        with cls._shared_guard:
+            table, users = cls._shared.get(key, (None, 0))
+            if table is None:
+                table = cls(path)
+            cls._shared[key] = (table, users + 1)
+            return table
+
+    def release(self) -> None:
+        """Let go of a table from ``open``; the last user closes the file."""
+        with self._shared_guard:
+            for key, (table, users) in list(self._shared.items()):
+                if table is self:
+                    if users > 1:
+                        self._shared[key] = (table, users - 1)
+                        return
+                    del self._shared[key]
+        self.close()
+
+    @classmethod
+    def _forget_all_after_fork(cls) -> None:
+        # A forked child holds none of its parent's POSIX locks, and its copies of thread locks may be
+        # held by threads that do not exist in it: it starts with no tables.
+        cls._shared = {}
+        cls._shared_guard = threading.Lock()
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -136,3 +174,6 @@ class LockTable:
             if lock is None:
                 lock = self._projects[offset] = _SharedExclusive(self._fd, offset)
             return lock
+
+
+os.register_at_fork(after_in_child=LockTable._forget_all_after_fork)

@@ -66,8 +66,11 @@ def parse_timestamp(value: object) -> datetime:
 
 
 def normalize_timestamp(value: object) -> str:
-    """Return the canonical text of a timestamp (RFC 3339 UTC, milliseconds)."""
-    return format_timestamp(parse_timestamp(value))
+    """Return the canonical text of a timestamp (RFC 3339 UTC, milliseconds); ValueError if it is not one."""
+    try:
+        return format_timestamp(parse_timestamp(value))
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"must be an RFC 3339 timestamp between years 1 and 9999 in UTC, got {value!r}") from None
 
 
 def now_timestamp() -> str:
@@ -90,7 +93,8 @@ def _check_id(value: str) -> str:
 Timestamp = Annotated[str, BeforeValidator(normalize_timestamp)]
 Id = Annotated[str, Field(strict=True), AfterValidator(_check_id)]
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
-Money = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(lambda v: _number(v))]
+MAX_COST = 1e9  # USD per run or step; keeps every sum exact in the index's integer nano-dollars
+Money = Annotated[float, Field(ge=0, le=MAX_COST, allow_inf_nan=False), BeforeValidator(lambda v: _number(v))]
 Text = Annotated[str, Field(strict=True)]
 
 
@@ -220,7 +224,10 @@ def type_name(value: object) -> str:
 
 
 def _short(value: object) -> str:
-    text = orjson.dumps(value, default=str).decode() if value is not None else "null"
+    try:
+        text = orjson.dumps(value, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits, for one
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -1,0 +1,268 @@
+"""The index is derived: whatever happens to it, or to the files behind its back, reopening brings it back in step."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from storehouse import Storehouse
+
+
+def at(second: int) -> str:
+    return f"2026-01-05T10:00:{second:02d}.000Z"
+
+
+def fill(store: Storehouse) -> None:
+    """Six runs in two projects, with every status, costs, tokens, durations and tags."""
+    for n, status in enumerate(["completed", "failed", "running", "pending", "cancelled"]):
+        store.create_execution(
+            "demo",
+            status=status,
+            startedAt=at(n),
+            costUSD=0.1 * n,
+            tokenUsage={"input": n, "output": 2 * n},
+            duration=None if status in ("running", "pending") else 100 * n,
+            tags=[f"t{n % 2}"],
+        )
+    store.create_execution("other", status="completed", duration=5)
+
+
+def snapshot(store: Storehouse, project: str = "demo") -> tuple[Any, ...]:
+    """What the index answers: the full list, a filtered list, and the stats."""
+    page = store.list_executions(project, limit=1000)
+    tagged = store.list_executions(project, tag="t1")
+    return page.items, page.total, tagged.items, tagged.total, store.execution_stats(project)
+
+
+def executions_dir(data_dir: Path, project: str = "demo") -> Path:
+    return data_dir / "projects" / project / "executions"
+
+
+def index_files(data_dir: Path) -> list[Path]:
+    return sorted(data_dir.glob("index.sqlite3*"))
+
+
+def test_deleted_index_is_rebuilt_with_the_same_list_and_stats(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        before, other = snapshot(store), snapshot(store, "other")
+    assert index_files(data_dir)
+    for path in index_files(data_dir):
+        path.unlink()
+    with Storehouse(data_dir) as store:
+        assert snapshot(store) == before
+        assert snapshot(store, "other") == other
+        assert store.check().problems == []
+
+
+def test_garbage_index_file_is_rebuilt_with_the_same_results(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        before = snapshot(store)
+    (data_dir / "index.sqlite3").write_bytes(b"this is not a database\x00" * 500)
+    with Storehouse(data_dir) as store:
+        assert snapshot(store) == before
+        assert store.check().problems == []
+
+
+def test_file_copied_in_by_hand_appears_after_reopen(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        total = store.list_executions("demo").total
+    hand_made = {"name": "by hand", "status": "completed", "startedAt": "2026-02-01T00:00:00Z", "costUSD": 2.5}
+    (executions_dir(data_dir) / "hand-1.json").write_bytes(orjson.dumps(hand_made))
+    with Storehouse(data_dir) as store:
+        page = store.list_executions("demo")
+        assert page.total == total + 1
+        assert page.items[0]["id"] == "hand-1"
+        assert page.items[0]["name"] == "by hand"
+        assert store.get_execution("demo", "hand-1")["version"] == 1
+        assert store.execution_stats("demo")["totalCostUSD"] > 2.5
+
+
+def test_file_with_a_cost_beyond_the_cap_is_skipped_and_reported_not_fatal(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+    (executions_dir(data_dir) / "costly.json").write_bytes(b'{"status": "completed", "costUSD": 1e10}')
+    with Storehouse(data_dir) as store:
+        assert store.list_executions("demo").total == 5
+        assert store.execution_stats("demo")["totalExecutions"] == 5
+        assert any("costly.json: costUSD" in problem for problem in store.check().problems)
+
+
+def test_project_copied_in_by_hand_appears_after_reopen(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+    executions_dir(data_dir, "copied").mkdir(parents=True)
+    (executions_dir(data_dir, "copied") / "a.json").write_bytes(b'{"status": "failed"}')
+    with Storehouse(data_dir) as store:
+        assert [item["id"] for item in store.list_executions("copied").items] == ["a"]
+        assert "copied" in [project.id for project in store.list_projects()]
+
+
+def test_file_removed_by_hand_disappears_after_reopen(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        gone = store.list_executions("demo", status="failed").items[0]["id"]
+    (executions_dir(data_dir) / f"{gone}.json").unlink()
+    with Storehouse(data_dir) as store:
+        assert gone not in [item["id"] for item in store.list_executions("demo").items]
+        stats = store.execution_stats("demo")
+        assert (stats["totalExecutions"], stats["failed"]) == (4, 0)
+        assert store.check().problems == []
+
+
+def test_file_replaced_by_hand_via_rename_is_seen_after_reopen(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        changed = store.list_executions("demo", status="running").items[0]["id"]
+    path = executions_dir(data_dir) / f"{changed}.json"
+    document = orjson.loads(path.read_bytes())
+    document.update(status="failed", error="edited by hand", duration=42)
+    temp = path.parent / "edit.swp"
+    temp.write_bytes(orjson.dumps(document))
+    os.rename(temp, path)
+    with Storehouse(data_dir) as store:
+        summary = store.list_executions("demo", status="failed", limit=1000).items
+        assert changed in [item["id"] for item in summary]
+        stats = store.execution_stats("demo")
+        assert (stats["running"], stats["failed"]) == (0, 2)
+        assert store.check().problems == []
+
+
+def test_file_overwritten_in_place_by_hand_is_seen_after_reopen(data_dir: Path) -> None:
+    # `cp backup/x.json data/.../x.json` over an existing file writes it in place: the directory's
+    # mtime does not change, only the file's mtime and size do.
+    with Storehouse(data_dir) as store:
+        fill(store)
+        changed = store.list_executions("demo", status="running").items[0]["id"]
+    path = executions_dir(data_dir) / f"{changed}.json"
+    document = orjson.loads(path.read_bytes())
+    document.update(status="failed", error="restored from a backup")
+    path.write_bytes(orjson.dumps(document))
+    with Storehouse(data_dir) as store:
+        assert [item["status"] for item in store.list_executions("demo").items if item["id"] == changed] == ["failed"]
+        assert store.execution_stats("demo")["running"] == 0
+
+
+def test_intent_left_by_a_crash_is_repaired_on_open(data_dir: Path) -> None:
+    index = data_dir / "index.sqlite3"
+    with Storehouse(data_dir) as store:
+        fill(store)
+        store.create_execution("demo", id="run-1", status="running", startedAt=at(30), tags=["t1"])
+        with closing(sqlite3.connect(index)) as db:
+            old_row = db.execute("SELECT * FROM executions WHERE id = 'run-1'").fetchone()
+        store.patch_execution("demo", "run-1", {"status": "completed", "duration": 9, "costUSD": 1.0})
+        after = snapshot(store)
+    # the crash: the file holds version 2, the index still holds version 1 and the update's intent
+    with closing(sqlite3.connect(index, isolation_level=None)) as db:
+        db.execute("BEGIN")
+        db.execute("DELETE FROM executions WHERE id = 'run-1'")
+        db.execute(f"INSERT INTO executions VALUES ({','.join('?' * len(old_row))})", old_row)
+        db.execute("INSERT INTO intents VALUES (?, 'run-1')", (old_row[0],))
+        db.execute("COMMIT")
+        assert db.execute("SELECT version, status FROM executions WHERE id = 'run-1'").fetchone() == (1, "running")
+    with Storehouse(data_dir) as store:
+        assert snapshot(store) == after
+        assert store.check().problems == []
+    with closing(sqlite3.connect(index)) as db:
+        assert db.execute("SELECT count(*) FROM intents").fetchone() == (0,)
+
+
+def test_check_of_a_consistent_store_reports_no_problems(store: Storehouse) -> None:
+    fill(store)
+    report = store.check()
+    assert report.problems == []
+    assert (report.projects, report.files) == (2, 6)
+
+
+def test_check_reports_a_corrupted_file_by_name(store: Storehouse, data_dir: Path) -> None:
+    fill(store)
+    damaged = store.list_executions("demo").items[0]["id"]
+    (executions_dir(data_dir) / f"{damaged}.json").write_bytes(b'{"status": "compl')
+    problems = store.check().problems
+    assert len(problems) == 1
+    assert problems[0].startswith(f"demo/executions/{damaged}.json: ")
+
+
+def test_check_reports_an_invalid_document_by_name(store: Storehouse, data_dir: Path) -> None:
+    fill(store)
+    damaged = store.list_executions("demo").items[0]["id"]
+    (executions_dir(data_dir) / f"{damaged}.json").write_bytes(b'{"status": "done"}')
+    problems = store.check().problems
+    assert len(problems) == 1
+    assert problems[0].startswith(f"demo/executions/{damaged}.json: status")
+
+
+def test_check_reports_a_stale_row(store: Storehouse, data_dir: Path) -> None:
+    fill(store)
+    stale = store.list_executions("demo").items[0]["id"]
+    with closing(sqlite3.connect(data_dir / "index.sqlite3", isolation_level=None)) as db:
+        db.execute("UPDATE executions SET summary = ? WHERE id = ?", (orjson.dumps({"id": stale}), stale))
+    problems = store.check().problems
+    assert len(problems) == 1
+    assert problems[0].startswith(f"demo/executions/{stale}.json: the index holds an older copy")
+
+
+def test_check_reports_a_row_whose_file_is_gone(store: Storehouse, data_dir: Path) -> None:
+    fill(store)
+    gone = store.list_executions("demo").items[0]["id"]
+    (executions_dir(data_dir) / f"{gone}.json").unlink()
+    assert store.check().problems == [f"demo/executions/{gone}.json: indexed, but the file is gone"]
+
+
+def test_invalid_file_is_skipped_by_lists_and_reported_by_check(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+    (executions_dir(data_dir) / "broken.json").write_bytes(b"\x00\xff not json")
+    with Storehouse(data_dir) as store:
+        assert store.list_executions("demo").total == 5
+        assert [p for p in store.check().problems if p.startswith("demo/executions/broken.json: ")]
+
+
+def test_reindex_rebuilds_and_reports_counts(store: Storehouse, data_dir: Path) -> None:
+    fill(store)
+    before = snapshot(store)
+    (executions_dir(data_dir) / "broken.json").write_bytes(b"{")
+    with closing(sqlite3.connect(data_dir / "index.sqlite3", isolation_level=None)) as db:
+        db.execute("DELETE FROM executions")  # triggers empty the stats too
+    assert store.list_executions("demo").total == 0
+    report = store.reindex()
+    assert (report.projects, report.indexed, report.invalid) == (2, 6, 1)
+    assert snapshot(store) == before
+    assert store.reindex("demo").indexed == 5
+
+
+def test_reindex_reports_progress(store: Storehouse) -> None:
+    fill(store)
+    calls: list[tuple[int, int]] = []
+    store.reindex("demo", progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (5, 5)
+
+
+def test_leftover_temp_files_are_removed_on_open(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        names = sorted(os.listdir(executions_dir(data_dir)))
+    (executions_dir(data_dir) / ".x.json.123.abcd.tmp").write_bytes(b'{"partial": ')
+    with Storehouse(data_dir) as store:
+        assert store.list_executions("demo").total == 5
+        assert sorted(os.listdir(executions_dir(data_dir))) == names
+        assert store.check().problems == []
+
+
+def test_project_directory_removed_by_hand_is_an_empty_project(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+    for path in executions_dir(data_dir).iterdir():
+        path.unlink()
+    executions_dir(data_dir).rmdir()
+    with Storehouse(data_dir) as store:
+        assert store.list_executions("demo").total == 0
+        assert store.execution_stats("demo")["totalExecutions"] == 0
+        assert store.list_executions("other").total == 1
