@@ -8,6 +8,7 @@ from .errors import (
     InvalidId,
     InvalidParameter,
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
@@ -15,6 +16,7 @@ from .errors import (
     StorageFull,
     StorehouseError,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from .index import ListQuery, Page
 from .store import AsyncStorehouse, Run, Storehouse
@@ -30,6 +32,7 @@ __all__ = [
     "InvalidParameter",
     "InvalidRequest",
     "ListQuery",
+    "MethodNotAllowed",
     "NotFound",
     "Page",
     "PayloadTooLarge",
@@ -41,5 +44,6 @@ __all__ = [
     "Storehouse",
     "StorehouseError",
     "Unauthorized",
+    "UnsupportedMediaType",
     "__version__",
 ]

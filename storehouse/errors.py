@@ -6,7 +6,9 @@
     ├── InvalidRequest       400 invalid_request       a request that cannot be carried out as written
     │   ├── InvalidId        400 invalid_id            an id that is not 1-128 of ``A-Za-z0-9._-``
     │   ├── InvalidParameter 400 invalid_parameter     a query parameter out of range or malformed
-    │   └── InvalidBody      400 invalid_body          a body that is not JSON, or does not validate
+    │   ├── InvalidBody      400 invalid_body          a body that is not JSON, or does not validate
+    │   ├── MethodNotAllowed 405 method_not_allowed    the route exists, the method does not (see ``Allow``)
+    │   └── UnsupportedMediaType 415 unsupported_media_type  a body that is not declared as JSON
     ├── Unauthorized         401 unauthorized          a token is configured and the request lacks it
     ├── Forbidden            403 forbidden             the ``Host`` header is not an allowed name
     ├── NotFound             404 not_found             the execution (or other resource) does not exist
@@ -58,6 +60,24 @@ class InvalidBody(InvalidRequest):
     """The body is not JSON, is nested too deeply, or does not validate; the message names the field."""
 
     code = "invalid_body"
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The path exists but does not take this method; the response's ``Allow`` header lists the ones it takes."""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class UnsupportedMediaType(InvalidRequest):
+    """A body was not sent as JSON (``Content-Type: application/json``).
+
+    Refusing other types also refuses the "simple" cross-site requests a web page can send without a
+    CORS preflight (``text/plain``, forms), so no page in a browser can write to a local server.
+    """
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Unauthorized(StorehouseError):
@@ -122,6 +142,8 @@ ALL_ERRORS: tuple[type[StorehouseError], ...] = (
     InvalidId,
     InvalidParameter,
     InvalidBody,
+    MethodNotAllowed,
+    UnsupportedMediaType,
     Unauthorized,
     Forbidden,
     NotFound,

@@ -398,13 +398,12 @@ class Index:
             f"SELECT summary, {column}, id FROM executions WHERE {' AND '.join(page_where)} "
             f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?"
         )
-        rows = self._connect().execute(sql, [*page_params, query.limit, query.offset]).fetchall()
+        rows = self._connect().execute(sql, [*page_params, query.limit + 1, query.offset]).fetchall()
         next_cursor = None
-        if len(rows) == query.limit:
+        if len(rows) > query.limit:  # one row more than the page says whether another page follows
+            rows.pop()
             _, key, last_id = rows[-1]
             next_cursor = encode_cursor(query.sort, key, last_id)
-            if query.cursor is None and query.offset + query.limit >= total:
-                next_cursor = None
         return Page([bytes(summary) for summary, _, _ in rows], total, next_cursor)
 
     def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:

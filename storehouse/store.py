@@ -21,7 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, ReindexReport
 from .backends.base import Progress
 from .config import Settings
-from .errors import Conflict, InvalidParameter, NotFound
+from .errors import Conflict, InvalidId, InvalidParameter, NotFound
 from .executions import patch, prepare
 from .fsio import FileIO
 from .ids import check_id, new_id
@@ -29,6 +29,7 @@ from .index import SORTS, STATUSES, ListQuery, Page, decode_cursor
 from .models import JSONObject, JSONValue, normalize_timestamp, now_timestamp
 
 MAX_LIMIT = 1000
+RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
 DEFAULT_LIMIT = 50
 
 P = ParamSpec("P")
@@ -97,6 +98,10 @@ class Storehouse:
         )
 
     def _write(self, project: str, execution_id: str, build: Builder, if_match: int | None) -> JSONObject:
+        if execution_id in RESERVED_IDS:
+            raise InvalidId(
+                f"{execution_id!r} is reserved (GET .../executions/{execution_id} is a route); pick another"
+            )
         return self.backend.write(
             check_id(project, "projectId"), check_id(execution_id, "executionId"), build, if_match
         )

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InvalidBody, NotFound, PreconditionFailed, StorageError, StorehouseError
+from ..errors import InvalidBody, InvalidRequest, NotFound, PreconditionFailed, StorageError, StorehouseError
 from ..fsio import FileIO, is_temp_name, read_bytes, storage_error
 from ..ids import check_id, id_path, is_valid_id
 from ..index import Index, ListQuery, Page, Row
@@ -87,10 +87,17 @@ class FileBackend:
             self._open[project] = opened
             return opened
 
+    def _project_or_none(self, name: str) -> _Project | None:
+        try:
+            return self._project(name, create=False)
+        except InvalidRequest:
+            return None
+
     def _refuse_escape(self, directory: Path) -> None:
         if not directory.resolve().is_relative_to(self._root):
-            raise StorageError(
-                f"{directory} leads outside {self._root} through a symlink; storehouse will not follow it"
+            raise InvalidRequest(
+                f"project {directory.parent.name} leads outside the data directory through a symlink; "
+                "storehouse does not follow it"
             )
 
     def _forget(self, project: str) -> None:
@@ -106,16 +113,17 @@ class FileBackend:
         cost one stat each (~4 us: ~0.4 s at 100,000 files).
         """
         try:
-            names = os.listdir(project.directory)
+            with os.scandir(project.directory) as entries:
+                listing = {entry.name: entry for entry in entries}
         except OSError as exc:
             raise storage_error(exc, "list", project.directory) from exc
-        self.io.sweep_temp_files(project.directory, names)
-        files = {name[:-5] for name in names if name.endswith(".json") and is_valid_id(name[:-5])}
+        self.io.sweep_temp_files(project.directory, list(listing))
+        files = {name[:-5] for name in listing if name.endswith(".json") and is_valid_id(name[:-5])}
         known = self._index.known_files(project.key)
         stale = set(self._index.intents(project.key)) | (files - known.keys())
         for item in files & known.keys():
             try:
-                stat = os.stat(project.directory / f"{item}.json", follow_symlinks=False)
+                stat = listing[f"{item}.json"].stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
             if (stat.st_mtime_ns, stat.st_size) != known[item][:2]:
@@ -262,7 +270,7 @@ class FileBackend:
     def projects(self) -> list[ProjectInfo]:
         found: list[ProjectInfo] = []
         for name in sorted(self._project_names()):
-            opened = self._project(name, create=False)
+            opened = self._project_or_none(name)  # None also for a symlink out of the data directory
             if opened is not None:
                 found.append(ProjectInfo(name, self._index.count(opened.key), self._index.last_started(opened.key)))
         return found
@@ -276,7 +284,7 @@ class FileBackend:
         names = [check_id(project, "projectId")] if project is not None else sorted(self._project_names())
         report = ReindexReport()
         for name in names:
-            opened = self._project(name, create=False)
+            opened = self._project(name, create=False) if project is not None else self._project_or_none(name)
             if opened is None:
                 continue
             report.projects += 1
@@ -298,8 +306,10 @@ class FileBackend:
     def check(self, progress: Progress | None = None) -> CheckReport:
         report = CheckReport()
         for name in sorted(self._project_names()):
-            opened = self._project(name, create=False)
+            opened = self._project_or_none(name)
             if opened is None:
+                if (self.data_dir / "projects" / name).is_symlink():
+                    report.problems.append(f"{name}: a symlink out of the data directory; not followed")
                 continue
             report.projects += 1
             with self._locks.project_exclusive(name):

@@ -11,12 +11,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import InvalidRequest, NotFound, StorehouseError
+from ..errors import MethodNotAllowed, NotFound, StorehouseError
 from ..store import AsyncStorehouse, Storehouse
 from .executions import ROUTES, json_response
 from .middleware import BearerToken, BodyLimit, HostCheck
@@ -40,15 +40,18 @@ async def _storehouse_error(_: Request, exc: Exception) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    error: StorehouseError
     if exc.status_code == 404:
-        return error_response(NotFound(f"no such route: {request.method} {request.url.path}"))
-    if exc.status_code == 405:
-        error = InvalidRequest(f"{request.method} is not allowed on {request.url.path}")
-        error.status, error.code = 405, "method_not_allowed"
-        return error_response(error)
-    error = InvalidRequest(str(exc.detail))
-    error.status = exc.status_code
-    return error_response(error)
+        error = NotFound(f"no such route: {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}; use {allowed}")
+    else:
+        error = StorehouseError(str(exc.detail))
+        error.status = exc.status_code
+    response = error_response(error)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -65,6 +68,9 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
     async def openapi_json(_: Request) -> Response:
         return json_response(openapi)
 
+    async def index_page(_: Request) -> Response:
+        return FileResponse(WEB / "index.html")
+
     middleware = [Middleware(HostCheck, allowed=settings.host_names)]
     if settings.token:
         middleware.append(Middleware(BearerToken, token=settings.token))
@@ -78,7 +84,8 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
         routes=[
             *ROUTES,
             Route("/openapi.json", openapi_json, methods=["GET"]),
-            Mount("/", StaticFiles(directory=WEB, html=True), name="web"),
+            Route("/", index_page, methods=["GET"]),
+            Mount("/web", StaticFiles(directory=WEB), name="web"),
         ],
         middleware=middleware,
         exception_handlers={StorehouseError: _storehouse_error, HTTPException: _http_error, Exception: _unexpected},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -13,6 +14,8 @@ from ..index import SORTS, STATUSES
 from ..models import JSONObject
 from ..store import DEFAULT_LIMIT, MAX_LIMIT, AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
+
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 LIST_PARAMETERS = (
     QueryParameter(
@@ -150,15 +153,30 @@ def _object(body: object) -> JSONObject:
     return body
 
 
+def by_method(**handlers: Endpoint) -> Endpoint:
+    """One endpoint for several methods of a path, so a wrong method gets a 405 whose Allow lists them all."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handlers["GET" if request.method == "HEAD" else request.method](request)
+
+    return endpoint
+
+
+def route(path: str, **handlers: Endpoint) -> Route:
+    """A route serving each method with its handler (``GET=...``, ``POST=...``)."""
+    return Route(path, by_method(**handlers), methods=list(handlers))
+
+
 EXECUTIONS = "/api/projects/{projectId}/executions"
 ROUTES = [
-    Route("/api/projects", list_projects, methods=["GET"]),
-    Route(f"{EXECUTIONS}/stats", execution_stats, methods=["GET"]),
-    Route(EXECUTIONS, list_executions, methods=["GET"]),
-    Route(EXECUTIONS, create_execution, methods=["POST"]),
-    Route(EXECUTIONS, delete_executions, methods=["DELETE"]),
-    Route(EXECUTIONS + "/{executionId}", get_execution, methods=["GET"]),
-    Route(EXECUTIONS + "/{executionId}", put_execution, methods=["PUT"]),
-    Route(EXECUTIONS + "/{executionId}", patch_execution, methods=["PATCH"]),
-    Route(EXECUTIONS + "/{executionId}", delete_execution, methods=["DELETE"]),
+    route("/api/projects", GET=list_projects),
+    route(f"{EXECUTIONS}/stats", GET=execution_stats),
+    route(EXECUTIONS, GET=list_executions, POST=create_execution, DELETE=delete_executions),
+    route(
+        f"{EXECUTIONS}/{{executionId}}",
+        GET=get_execution,
+        PUT=put_execution,
+        PATCH=patch_execution,
+        DELETE=delete_execution,
+    ),
 ]

@@ -69,12 +69,13 @@ class BearerToken:
 
     def __init__(self, app: ASGIApp, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api"):
-            given = (_header(scope, b"authorization") or "").encode("latin-1")
-            if not hmac.compare_digest(given, self.expected):
+            scheme, _, given = (_header(scope, b"authorization") or "").strip().partition(" ")
+            # the scheme is case-insensitive (RFC 9110 11.1); the token is compared in constant time
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("latin-1"), self.expected):
                 error = Unauthorized("this server needs a token: send the header 'Authorization: Bearer <token>'")
                 await send_error(send, error, [(b"www-authenticate", b"Bearer")])
                 return

@@ -119,6 +119,7 @@ def build_openapi() -> dict[str, Any]:
         "description": "a version from an ETag: the write happens only if it is still current",
     }
     conditional = {"412": {"description": "If-Match is stale", **error}}
+    errors_with_body = {**errors, "415": {"description": "the body is not sent as JSON", **error}}
     listing = {
         "type": "object",
         "properties": {
@@ -168,7 +169,7 @@ def build_openapi() -> dict[str, Any]:
                 "summary": "Create an execution",
                 "operationId": "createExecution",
                 "requestBody": body(execution_in),
-                "responses": {"201": one, "409": {"description": "the id exists", **error}, **errors},
+                "responses": {"201": one, "409": {"description": "the id exists", **error}, **errors_with_body},
             },
             "delete": {
                 "summary": "Delete every execution of the project",
@@ -198,7 +199,7 @@ def build_openapi() -> dict[str, Any]:
                 "operationId": "putExecution",
                 "parameters": [match],
                 "requestBody": body(execution_in),
-                "responses": {"200": one, "201": one, **errors, **conditional},
+                "responses": {"200": one, "201": one, **errors_with_body, **conditional},
             },
             "patch": {
                 "summary": "Change an execution with a JSON merge patch",
@@ -211,7 +212,7 @@ def build_openapi() -> dict[str, Any]:
                         "application/json": {"schema": {"type": "object"}},
                     },
                 },
-                "responses": {"200": one, **errors, **conditional},
+                "responses": {"200": one, **errors_with_body, **conditional},
             },
             "delete": {
                 "summary": "Delete one execution",

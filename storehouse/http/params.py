@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import orjson
 from starlette.requests import Request
 
-from ..errors import InvalidBody, InvalidParameter
+from ..errors import InvalidBody, InvalidParameter, UnsupportedMediaType
 from ..models import MAX_INT, JSONValue
 
 _BIG = float(MAX_INT)
@@ -30,7 +30,17 @@ class QueryParameter:
 
 
 async def read_json(request: Request, max_depth: int) -> JSONValue:
-    """Parse the request body as JSON; InvalidBody if it is empty, malformed, too deep, or has a >64-bit integer."""
+    """Parse the request body as JSON; InvalidBody if it is empty, malformed, too deep, or has a >64-bit integer.
+
+    UnsupportedMediaType unless the Content-Type is ``application/json`` (or ``application/*+json``).
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"the body must be sent as JSON with 'Content-Type: application/json', not {media_type or 'no type'!r}"
+        )
     raw = await request.body()
     if not raw.strip():
         raise InvalidBody("the request body is empty; send a JSON object with content-type application/json")
