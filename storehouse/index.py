@@ -18,6 +18,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -207,8 +208,9 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
+        _EVERY_INDEX.add(self)
 
     # -- connections and schema ------------------------------------------------------------------------
     def ensure_schema(self) -> bool:
@@ -226,6 +228,8 @@ class Index:
             if version == 0 and tables == 0:
                 self._create(connection)
                 return True
+        except sqlite3.OperationalError:
+            raise  # locked, I/O error, out of descriptors: not a reason to delete what other processes use
         except sqlite3.DatabaseError:
             pass  # not a database, or damaged: it is derived data, so start again
         self.close()
@@ -241,6 +245,7 @@ class Index:
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
+            self._close_finished_threads()
             connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
             )
@@ -249,16 +254,31 @@ class Index:
             connection.execute("PRAGMA synchronous = NORMAL")
             self._local.connection = connection
             with self._guard:
-                self._connections.append(connection)
+                self._connections.append((threading.current_thread(), connection))
         return connection
+
+    def _close_finished_threads(self) -> None:
+        # An agent recording from short-lived threads would otherwise keep a connection (and its file
+        # descriptors) per thread it ever ran.
+        with self._guard:
+            finished = [c for thread, c in self._connections if not thread.is_alive()]
+            self._connections = [(t, c) for t, c in self._connections if t.is_alive()]
+        for connection in finished:
+            connection.close()
 
     def close(self) -> None:
         """Close every connection this object opened, in every thread."""
         with self._guard:
             connections, self._connections = self._connections, []
-        for connection in connections:
+        for _, connection in connections:
             connection.close()
         self._local = threading.local()
+
+    def _after_fork_in_child(self) -> None:
+        # SQLite connections must not cross a fork: the child forgets (without closing) the parent's.
+        self._connections = []
+        self._local = threading.local()
+        self._guard = threading.Lock()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -266,10 +286,11 @@ class Index:
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            if connection.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, IOERR)
+                connection.execute("ROLLBACK")
             raise
-        connection.execute("COMMIT")
 
     # -- projects --------------------------------------------------------------------------------------
     def project_key(self, name: str) -> int:
@@ -482,3 +503,14 @@ def decode_cursor(cursor: str, sort: str) -> tuple[object, str]:
     if made_for != sort:
         raise InvalidParameter(f"cursor was made for sort={made_for}, not sort={sort}: keep the sort of the first page")
     return key, last_id
+
+
+_EVERY_INDEX: weakref.WeakSet[Index] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    for index in list(_EVERY_INDEX):
+        index._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_connections_after_fork)

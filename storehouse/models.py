@@ -93,7 +93,7 @@ def _check_id(value: str) -> str:
 Timestamp = Annotated[str, BeforeValidator(normalize_timestamp)]
 Id = Annotated[str, Field(strict=True), AfterValidator(_check_id)]
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
-MAX_COST = 1e9  # USD per run or step; keeps every sum exact in the index's integer nano-dollars
+MAX_COST = 1e9  # USD per run or step: 1e18 nano-dollars, so one row always fits the index's 64-bit integers
 Money = Annotated[float, Field(ge=0, le=MAX_COST, allow_inf_nan=False), BeforeValidator(lambda v: _number(v))]
 Text = Annotated[str, Field(strict=True)]
 

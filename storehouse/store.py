@@ -26,7 +26,7 @@ from .executions import patch, prepare
 from .fsio import FileIO
 from .ids import check_id, new_id
 from .index import SORTS, STATUSES, ListQuery, Page, decode_cursor
-from .models import JSONObject, JSONValue, normalize_timestamp, now_timestamp
+from .models import FINAL_STATUSES, JSONObject, JSONValue, normalize_timestamp, now_timestamp
 
 MAX_LIMIT = 1000
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
@@ -176,59 +176,90 @@ class Storehouse:
     def record(self, project: str, name: str | None = None, **fields: JSONValue) -> Iterator[Run]:
         """Record one run around a block: ``running`` on entry; on exit ``completed`` (with its duration),
         ``failed`` with the error text when the block raises (the error is re-raised), or ``cancelled`` on
-        KeyboardInterrupt / task cancellation."""
-        document = self.create_execution(project, {**fields, "name": name, "status": "running"})
-        run = Run(project, document)
+        KeyboardInterrupt / task cancellation.
+
+        The final write adds the run's tokens, cost and steps to what is stored then, keeping what others
+        wrote meanwhile; a final status someone else set (say ``cancelled``) is kept.
+        """
+        run = Run(project, self.create_execution(project, {**fields, "name": name, "status": "running"}))
         try:
             yield run
         except Exception as exc:
-            self.patch_execution(project, run.id, {**run.changes, "status": "failed", "error": _describe(exc)})
+            self.finish(run, "failed", _describe(exc))
             raise
         except BaseException as exc:
-            self.patch_execution(project, run.id, {**run.changes, "status": "cancelled", "error": _describe(exc)})
+            self.finish(run, "cancelled", _describe(exc))
             raise
-        self.patch_execution(project, run.id, {**run.changes, "status": "completed"})
+        self.finish(run, "completed")
+
+    def finish(self, run: Run, status: str, error: str | None = None) -> JSONObject:
+        """Save what a run collected and end it with status (unless it already ended); return the document."""
+
+        def build(current: JSONObject | None) -> JSONObject:
+            if current is None:
+                raise NotFound(f"execution {run.id} of project {run.project} was deleted while it was recorded")
+            changes = run.changes_to(current)
+            if current["status"] not in FINAL_STATUSES:
+                changes["status"] = status
+                if error is not None:
+                    changes["error"] = error
+            return patch(current, changes, run.project, run.id, now_timestamp())
+
+        run.document = self._write(run.project, run.id, build, None)
+        return run.document
 
 
 class Run:
-    """The execution that ``record()`` keeps; what you set on it is saved when the block ends."""
+    """The execution that ``record()`` keeps; what you set or add on it is saved when the block ends."""
 
     def __init__(self, project: str, document: JSONObject) -> None:
         self.project = project
         self.id: str = document["id"]
         self.document = document
-        self.changes: JSONObject = {}
-        self._tokens = dict(document["tokenUsage"])
-        self._cost: float = document["costUSD"]
-        self._steps: list[JSONObject] = list(document["steps"])
+        self.fields: JSONObject = {}
+        self.tokens = {"input": 0, "output": 0}
+        self.cost = 0.0
+        self.steps: list[JSONObject] = []
 
     @property
     def output(self) -> JSONValue:
-        return self.changes.get("output")
+        return self.fields.get("output")
 
     @output.setter
     def output(self, value: JSONValue) -> None:
-        self.changes["output"] = value
+        self.fields["output"] = value
 
     def set(self, **fields: JSONValue) -> None:
         """Set fields (camelCase names, as in the JSON) to save when the block ends."""
-        self.changes.update(fields)
+        self.fields.update(fields)
 
     def add_tokens(self, input: int = 0, output: int = 0) -> None:
         """Add to the run's token usage."""
-        self._tokens["input"] += input
-        self._tokens["output"] += output
-        self.changes["tokenUsage"] = {"input": self._tokens["input"], "output": self._tokens["output"]}
+        self.tokens["input"] += input
+        self.tokens["output"] += output
 
     def add_cost(self, usd: float) -> None:
         """Add to the run's cost in USD."""
-        self._cost += usd
-        self.changes["costUSD"] = self._cost
+        self.cost += usd
 
     def add_step(self, name: str, **fields: JSONValue) -> None:
         """Append a step (``agent``, ``status``, ``tokenUsage``, ``costUSD``, ``input``, ``output`` ...)."""
-        self._steps.append({"name": name, **fields})
-        self.changes["steps"] = self._steps
+        self.steps.append({"name": name, **fields})
+
+    def changes_to(self, current: JSONObject) -> JSONObject:
+        """The merge patch that adds this run's collected data to the stored document ``current``."""
+        changes = dict(self.fields)
+        if self.tokens["input"] or self.tokens["output"]:
+            usage = current["tokenUsage"]
+            changes["tokenUsage"] = {
+                "input": usage["input"] + self.tokens["input"],
+                "output": usage["output"] + self.tokens["output"],
+            }
+        if self.cost:
+            changes["costUSD"] = current["costUSD"] + self.cost
+        if self.steps:
+            changes["steps"] = [*current["steps"], *self.steps]
+        return changes
 
 
 class AsyncStorehouse:
@@ -293,18 +324,16 @@ class AsyncStorehouse:
     @asynccontextmanager
     async def record(self, project: str, name: str | None = None, **fields: JSONValue) -> AsyncIterator[Run]:
         """The async form of ``Storehouse.record``."""
-        document = await self.create_execution(project, {**fields, "name": name, "status": "running"})
-        run = Run(project, document)
+        run = Run(project, await self.create_execution(project, {**fields, "name": name, "status": "running"}))
         try:
             yield run
         except Exception as exc:
-            await self.patch_execution(project, run.id, {**run.changes, "status": "failed", "error": _describe(exc)})
+            await self._run(self.sync.finish, run, "failed", _describe(exc))
             raise
         except BaseException as exc:
-            changes = {**run.changes, "status": "cancelled", "error": _describe(exc)}
-            await asyncio.shield(self.patch_execution(project, run.id, changes))
+            await asyncio.shield(self._run(self.sync.finish, run, "cancelled", _describe(exc)))
             raise
-        await self.patch_execution(project, run.id, {**run.changes, "status": "completed"})
+        await self._run(self.sync.finish, run, "completed")
 
 
 def make_list_query(

@@ -593,3 +593,42 @@ def test_two_stores_in_one_process_do_not_lose_each_others_updates(data_dir: Pat
         assert errors == []
         stored = first.get_execution("demo", "x")
         assert (stored["metadata"], stored["version"]) == ({"a": 1, "b": 2}, 3)
+
+
+def test_record_adds_to_what_others_wrote_meanwhile_and_keeps_their_final_status(store: Storehouse) -> None:
+    with store.record("demo", "agent") as run:
+        run.add_tokens(input=10)
+        run.add_cost(0.5)
+        store.patch_execution(
+            "demo", run.id, {"status": "cancelled", "tags": ["stopped"], "tokenUsage": {"input": 500}}
+        )
+    document = store.get_execution("demo", run.id)
+    assert document["status"] == "cancelled"
+    assert document["tags"] == ["stopped"]
+    assert document["tokenUsage"]["input"] == 510
+    assert document["costUSD"] == 0.5
+
+
+def test_a_forked_child_can_use_an_inherited_store(store: Storehouse) -> None:
+    created = store.create_execution("demo", status="running")
+    pid = os.fork()
+    if pid == 0:  # the child: its own lock descriptor and SQLite connections, so this must neither hang nor fail
+        code = 1
+        try:
+            store.patch_execution("demo", created["id"], {"status": "completed"})
+            code = 0 if store.list_executions("demo").items[0]["status"] == "completed" else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store.get_execution("demo", created["id"])["version"] == 2
+
+
+def test_connections_of_finished_threads_are_closed(store: Storehouse) -> None:
+    store.create_execution("demo")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(40):
+        thread = threading.Thread(target=store.list_executions, args=("demo",))
+        thread.start()
+        thread.join()
+    assert len(os.listdir("/proc/self/fd")) < before + 10

@@ -15,7 +15,9 @@ files), not a read of every file.
 
 from __future__ import annotations
 
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from ..models import JSONObject, dump_execution, load_execution, summarize
 from .base import Builder, CheckReport, Progress, ProjectInfo, ReindexReport
 
 BATCH = 1000  # files read and indexed per transaction while reconciling
+log = logging.getLogger("storehouse")
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,7 @@ class FileBackend:
                 return opened
             if not directory.is_dir():
                 if not create:
-                    self._forget(project)
-                    return None
+                    return None  # rows left from a directory removed by hand go at its next open
                 self.io.make_dirs(directory)
             self._refuse_escape(directory)
             opened = _Project(project, self._index.project_key(project), directory)
@@ -99,11 +101,6 @@ class FileBackend:
                 f"project {directory.parent.name} leads outside the data directory through a symlink; "
                 "storehouse does not follow it"
             )
-
-    def _forget(self, project: str) -> None:
-        key = self._index.find_project(project)
-        if key is not None and self._index.count(key):
-            self._index.clear_project(key)  # its directory was removed by hand
 
     def _reconcile(self, project: _Project) -> tuple[int, int]:
         """Bring the index in step with the files; hold the project exclusively. Returns (indexed, invalid).
@@ -193,7 +190,13 @@ class FileBackend:
             except StorehouseError:
                 self._repair(opened, item)
                 raise
-            self._index.upsert(opened.key, Row.from_document(document, summarize(document), stat))
+            try:
+                self._index.upsert(opened.key, Row.from_document(document, summarize(document), stat))
+            except sqlite3.Error:
+                # The document is durable, so the write succeeded; the index is derived and behind by one
+                # row: open the project again on next use, which reconciles it from the files.
+                log.exception("index update failed after a durable write of %s/%s", project, item)
+                self._open.pop(project, None)
         return document
 
     def delete(self, project: str, item: str, if_match: int | None) -> None:

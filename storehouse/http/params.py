@@ -8,6 +8,7 @@ query parameter is an error too.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +118,6 @@ def if_match(request: Request) -> int | None:
     if header is None:
         return None
     text = header.strip().removeprefix("W/").strip('"')
-    if not text.isdigit() or len(text) > 18:
+    if re.fullmatch(r"[0-9]{1,18}", text) is None:
         raise InvalidParameter(f'If-Match must be a version from an ETag, such as "3"; got {header!r}')
     return int(text)

@@ -964,3 +964,12 @@ async def test_stats_is_a_reserved_execution_id(http: httpx.AsyncClient) -> None
     assert "reserved" in answer.json()["error"]["message"]
     assert (await http.post(BASE, json={"id": "stats"})).status_code == 400
     assert (await http.get(f"{BASE}/stats")).json()["totalExecutions"] == 0
+
+
+@pytest.mark.parametrize("value", ['"²"', '"-1"', '"1.5"', '"abc"', '"1234567890123456789"'])
+async def test_if_match_that_is_not_a_version_is_400(http: httpx.AsyncClient, value: str) -> None:
+    # "²".isdigit() is True in Python, but int() refuses it: it must be a 400, not a 500
+    await http.put(f"{BASE}/a", json={"status": "running"})
+    answer = await http.patch(f"{BASE}/a", json={"status": "completed"}, headers={b"If-Match": value.encode("latin-1")})
+    assert answer.status_code == 400
+    assert "If-Match" in answer.json()["error"]["message"]

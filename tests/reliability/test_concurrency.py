@@ -77,3 +77,41 @@ def test_server_and_two_library_processes_lose_nothing(data_dir: Path) -> None:
         assert store.check().problems == []
         page = store.list_executions("shared", limit=1000)
         assert {item["id"] for item in page.items} == files
+
+
+def test_crossing_writers_in_two_processes_never_fail(data_dir: Path) -> None:
+    # classic POSIX locks made the kernel report a false EDEADLK here (threads of two processes locking
+    # the same documents in crossing orders); OFD locks have no per-process deadlock detection
+    with Storehouse(data_dir) as store:
+        for k in range(8):
+            store.put_execution("crossing", f"doc-{k}", {"status": "running"})
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.workers", "crossing", str(data_dir), name, "25"],
+            stdout=subprocess.PIPE,
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [writer.communicate(timeout=300)[0].decode() for writer in writers]
+    assert outputs == ["errors=0 []\n", "errors=0 []\n"]
+    with Storehouse(data_dir) as store:
+        versions = [store.get_execution("crossing", f"doc-{k}")["version"] for k in range(8)]
+    assert versions == [1 + 2 * 8 * 25] * 8  # every patch of both processes landed
+
+
+def test_a_first_open_is_not_starved_by_a_busy_writer_process(data_dir: Path) -> None:
+    Storehouse(data_dir).close()
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.workers", "busy", str(data_dir), "120"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline() == b"writing\n"
+        with Storehouse(data_dir) as store:  # its first open takes the project exclusively
+            total = store.list_executions("busy", limit=1).total
+        assert writer.poll() is None  # the open got its turn while the writers were still writing
+        assert total > 0
+    finally:
+        writer.communicate(timeout=60)  # closes stdin (the writer stops) and stdout

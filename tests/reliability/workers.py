@@ -7,6 +7,8 @@ exactly what was acknowledged when it kills them.
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from collections.abc import Callable
 
 from storehouse import PreconditionFailed, Storehouse
@@ -60,6 +62,57 @@ def increment(store: Storehouse) -> int:
             retries += 1
 
 
+def crossing_writer(data_dir: str, name: str, rounds: str) -> None:
+    """Eight threads patch eight shared executions, each thread in its own order (locks cross)."""
+    store = Storehouse(data_dir)
+    errors: list[str] = []
+
+    def work(thread: int) -> None:
+        order = [f"doc-{(thread + k) % 8}" for k in range(8)] if thread % 2 else [f"doc-{k}" for k in range(8)]
+        for round_ in range(int(rounds)):
+            for item in order:
+                try:
+                    store.patch_execution("crossing", item, {"metadata": {name: round_}})
+                except Exception as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(f"errors={len(errors)} {errors[:3]}", flush=True)
+    store.close()
+
+
+def busy_writer(data_dir: str, seconds: str) -> None:
+    """Eight threads create executions without pause until the time is up, or stdin closes."""
+    store = Storehouse(data_dir)
+    deadline = time.monotonic() + float(seconds)
+    stop = threading.Event()
+
+    def work(thread: int) -> None:
+        n = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            store.create_execution("busy", {"id": f"w{thread}-{n}"})
+            n += 1
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    print("writing", flush=True)
+    sys.stdin.read()  # the parent closes stdin when it is done
+    stop.set()
+    for thread in threads:
+        thread.join()
+    store.close()
+
+
 if __name__ == "__main__":
-    modes: dict[str, Callable[..., None]] = {"crash": crash_writer, "mixed": mixed_writer}
+    modes: dict[str, Callable[..., None]] = {
+        "crash": crash_writer,
+        "mixed": mixed_writer,
+        "crossing": crossing_writer,
+        "busy": busy_writer,
+    }
     modes[sys.argv[1]](*sys.argv[2:])
