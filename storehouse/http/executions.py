@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..errors import InvalidBody
 from ..index import SORTS, STATUSES
-from ..models import JSONObject
+from ..models import JSONObject, type_name
 from ..store import DEFAULT_LIMIT, MAX_LIMIT, AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
@@ -145,9 +146,6 @@ async def list_projects(request: Request) -> Response:
 
 
 def _object(body: object) -> JSONObject:
-    from ..errors import InvalidBody
-    from ..models import type_name
-
     if not isinstance(body, dict):
         raise InvalidBody(f"the body must be a JSON object, got {type_name(body)}")
     return body
