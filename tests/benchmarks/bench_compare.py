@@ -1,0 +1,242 @@
+"""storehouse beside its neighbours and its limits, measured side by side in one run (issue #3).
+
+    .venv/bin/python tests/benchmarks/bench_compare.py [--executions 100000] [--requests 3000] [--json out.json]
+
+Builds one project of realistic executions (~3.8 KB, 5 steps each) through the library, then measures:
+- storehouse through the library: a status-filtered page, a deep offset page, a cursor page, stats, open;
+- the original design on the same files: load every JSON file, filter, sort, slice;
+- SQLite queried directly, with a good index, on the same summaries;
+- the physical floor: the raw durable-write loop (temp, fsync, rename, directory fsync), serial and 8 writers,
+  and storehouse's durable create through the library beside it;
+- HTTP: a real `storehouse serve` on 127.0.0.1 and a bare Starlette endpoint returning a pre-encoded body of the
+  same size (the ceiling of this stack), both driven by the same asyncio httpx load generator with 32 connections;
+  creates over HTTP with 8 concurrent clients; the server's RSS after listing and stats.
+Prints a table of medians and ratios and writes the same as JSON. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import orjson
+
+from storehouse import Settings, Storehouse
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
+from tests.benchmarks.bench_core import execution  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def median_ms(function: Callable[[], object], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def original_design_page(directory: Path, status: str, limit: int = 50) -> list[dict[str, object]]:
+    """What the replaced system does for one listing: read every file, filter, sort, slice."""
+    documents = [orjson.loads(path.read_bytes()) for path in directory.glob("*.json")]
+    matching = [d for d in documents if d["status"] == status]
+    matching.sort(key=lambda d: d["startedAt"], reverse=True)
+    return matching[:limit]
+
+
+def raw_sqlite(directory: Path, target: Path) -> sqlite3.Connection:
+    """The same summaries in a plain SQLite table with the index a careful engineer would add."""
+    connection = sqlite3.connect(target)
+    connection.execute("CREATE TABLE s(id TEXT PRIMARY KEY, status TEXT, started_at TEXT, summary BLOB)")
+    connection.execute("CREATE INDEX s_status ON s(status, started_at)")
+    rows = []
+    for path in directory.glob("*.json"):
+        document = orjson.loads(path.read_bytes())
+        rows.append((document["id"], document["status"], document["startedAt"], orjson.dumps(document)[:600]))
+    connection.executemany("INSERT INTO s VALUES (?, ?, ?, ?)", rows)
+    connection.commit()
+    return connection
+
+
+def durable_floor(directory: Path, writes: int, writers: int) -> float:
+    """Durable writes per second of the bare sequence (temp, fsync, rename, fsync dir), 4 KB each."""
+    directory.mkdir(parents=True, exist_ok=True)
+    payload = b"x" * 4096
+
+    def work(writer: int) -> None:
+        for n in range(writes // writers):
+            final = directory / f"{writer}-{n}.json"
+            temp = directory / f".{writer}-{n}.tmp"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, payload)
+            os.fsync(fd)
+            os.close(fd)
+            os.replace(temp, final)
+            dir_fd = os.open(directory, os.O_RDONLY)
+            os.fsync(dir_fd)
+            os.close(dir_fd)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return writes / (time.perf_counter() - start)
+
+
+async def load(url: str, requests: int, concurrency: int, method: str = "GET", body: bytes | None = None) -> float:
+    """Requests per second of ``requests`` requests over ``concurrency`` connections (asyncio httpx)."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        remaining = iter(range(requests))
+
+        async def worker() -> None:
+            for _ in remaining:
+                answer = await client.request(method, url, content=body, headers=headers)
+                assert answer.status_code < 300, answer.text
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return requests / (time.perf_counter() - start)
+
+
+def start_server(command: list[str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"server {command} did not start")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--executions", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=3_000)
+    parser.add_argument("--writes", type=int, default=2_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="storehouse-compare-"))
+    data = root / "data"
+    results: dict[str, float] = {"executions": args.executions}
+    try:
+        with Storehouse(settings=Settings(data_dir=data, durable=False)) as store:  # building is setup, not measured
+            for n in range(args.executions):
+                store.create_execution("bench", execution(n))
+        directory = data / "projects" / "bench" / "executions"
+
+        start = time.perf_counter()
+        store = Storehouse(data)
+        store.list_executions("bench", limit=1)
+        results["open_ms"] = (time.perf_counter() - start) * 1000
+        results["library_page_ms"] = median_ms(lambda: store.list_executions("bench", status="completed"), 300)
+        half = args.executions // 2
+        results["library_offset_half_ms"] = median_ms(
+            lambda: store.list_executions("bench", status="completed", offset=half), 50
+        )
+        cursor = None
+        for _ in range(max(1, half // 1000)):  # walk half way by cursor, then time the next page
+            cursor = store.list_executions("bench", status="completed", limit=1000, cursor=cursor).next_cursor
+        results["library_cursor_deep_ms"] = median_ms(
+            lambda: store.list_executions("bench", status="completed", cursor=cursor), 300
+        )
+        results["library_stats_ms"] = median_ms(lambda: store.execution_stats("bench"), 300)
+        results["original_design_page_ms"] = median_ms(lambda: original_design_page(directory, "completed"), 3)
+        raw = raw_sqlite(directory, root / "raw.sqlite3")
+        query = "SELECT summary FROM s WHERE status = ? ORDER BY started_at DESC LIMIT 50"
+        results["raw_sqlite_page_ms"] = median_ms(lambda: raw.execute(query, ("completed",)).fetchall(), 300)
+        raw.close()
+
+        results["floor_serial_per_s"] = durable_floor(root / "floor1", args.writes, 1)
+        results["floor_8_writers_per_s"] = durable_floor(root / "floor8", args.writes, 8)
+        start = time.perf_counter()
+        for n in range(args.writes):
+            store.create_execution("writes", execution(n))
+        results["library_create_per_s"] = args.writes / (time.perf_counter() - start)
+        store.close()
+
+        port = free_port()
+        server = start_server([sys.executable, "-m", "storehouse", "serve", "--data-dir", str(data), "--port",
+                               str(port), "--log-level", "warning"], port)  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}/api/projects/bench/executions"
+            asyncio.run(load(f"{base}?status=completed", 200, 32))  # warm up: opens the project
+            results["http_list_per_s"] = asyncio.run(load(f"{base}?status=completed", args.requests, 32))
+            asyncio.run(load(f"{base}/stats", 200, 32))
+            results["server_rss_mb"] = rss_mb(server.pid)
+            body = orjson.dumps(execution(1))
+            create_url = f"http://127.0.0.1:{port}/api/projects/http-writes/executions"
+            results["http_create_8_clients_per_s"] = asyncio.run(load(create_url, args.writes, 8, "POST", body))
+            page_bytes = len(httpx.get(f"{base}?status=completed").content)
+        finally:
+            server.terminate()
+            server.wait(30)
+        bare_port = free_port()
+        bare = start_server(
+            [sys.executable, str(HERE / "bare_starlette.py"), str(bare_port), str(page_bytes)], bare_port
+        )
+        try:
+            asyncio.run(load(f"http://127.0.0.1:{bare_port}/", 200, 32))
+            results["bare_starlette_per_s"] = asyncio.run(load(f"http://127.0.0.1:{bare_port}/", args.requests, 32))
+        finally:
+            bare.terminate()
+            bare.wait(30)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    ratios = {
+        "original_design / library page": results["original_design_page_ms"] / results["library_page_ms"],
+        "library page / raw sqlite page": results["library_page_ms"] / results["raw_sqlite_page_ms"],
+        "offset half / first page": results["library_offset_half_ms"] / results["library_page_ms"],
+        "cursor deep / first page": results["library_cursor_deep_ms"] / results["library_page_ms"],
+        "library create / serial floor": results["library_create_per_s"] / results["floor_serial_per_s"],
+        "http list / bare starlette": results["http_list_per_s"] / results["bare_starlette_per_s"],
+    }
+    print(f"storehouse compare, {args.executions:,} executions, {os.cpu_count()} cores")
+    width = max(map(len, [*results, *ratios]))
+    for name, value in results.items():
+        print(f"  {name:<{width}}  {value:>12,.3f}")
+    print("ratios (same run)")
+    for name, value in ratios.items():
+        print(f"  {name:<{width}}  {value:>12,.3f}")
+    if args.json:
+        args.json.write_bytes(orjson.dumps({"results": results, "ratios": ratios}, option=orjson.OPT_INDENT_2))
+
+
+if __name__ == "__main__":
+    main()
