@@ -36,7 +36,7 @@ import orjson
 from storehouse import Settings, Storehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
-from tests.benchmarks.bench_core import execution  # noqa: E402
+from tests.benchmarks.bench_core import execution
 
 HERE = Path(__file__).resolve().parent
 
