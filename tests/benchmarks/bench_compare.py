@@ -22,13 +22,11 @@ import asyncio
 import os
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -37,18 +35,9 @@ import orjson
 from storehouse import Settings, Storehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
-from tests.benchmarks.bench_core import execution
+from tests.benchmarks.bench_core import execution, median_ms
 
 HERE = Path(__file__).resolve().parent
-
-
-def median_ms(function: Callable[[], object], repeat: int) -> float:
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def original_design_page(directory: Path, status: str, limit: int = 50) -> list[dict[str, object]]:
