@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ import orjson
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -75,26 +75,60 @@ CREATE TABLE stats(
     n INTEGER NOT NULL, cost_nanos INTEGER NOT NULL,
     tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_total INTEGER NOT NULL,
     duration_sum INTEGER NOT NULL, duration_n INTEGER NOT NULL,
+    changes INTEGER NOT NULL,  -- grows on every insert, update and delete: sum over a project = its generation
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
 CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
     INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
-                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL)
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1)
     ON CONFLICT(p, status) DO UPDATE SET
         n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
         tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
         tokens_total = tokens_total + excluded.tokens_total,
-        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n;
+        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
+        changes = changes + 1;
+    DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
+    DELETE FROM intents WHERE p = new.p AND id = new.id;
+END;
+CREATE TRIGGER executions_update AFTER UPDATE ON executions BEGIN
+    UPDATE stats SET
+        n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
+        tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
+        tokens_total = tokens_total - old.tokens_total,
+        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL),
+        changes = changes + 1
+    WHERE p = old.p AND status = old.status;
+    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1)
+    ON CONFLICT(p, status) DO UPDATE SET
+        n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
+        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+        tokens_total = tokens_total + excluded.tokens_total,
+        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
+        changes = changes + 1;
+    DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
+    DELETE FROM intents WHERE p = new.p AND id = new.id;
 END;
 CREATE TRIGGER executions_delete AFTER DELETE ON executions BEGIN
     UPDATE stats SET
         n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
         tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
         tokens_total = tokens_total - old.tokens_total,
-        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL)
+        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL),
+        changes = changes + 1
     WHERE p = old.p AND status = old.status;
+    DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
+    DELETE FROM intents WHERE p = old.p AND id = old.id;
 END;
 """
+
+_COLUMNS = ("p", "id", "task_id", "status", "started_at", "duration", "duration_key", "cost", "cost_nanos",
+            "tokens_in", "tokens_out", "tokens_total", "version", "mtime_ns", "size", "summary")  # fmt: skip
+_UPSERT = (
+    f"INSERT INTO executions VALUES ({','.join('?' * len(_COLUMNS))}) ON CONFLICT(p, id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[2:])
+)
+_INSERT_TAG = "INSERT OR IGNORE INTO execution_tags VALUES (?, ?, ?)"
 
 SORTS: dict[str, tuple[str, str]] = {
     "-startedAt": ("started_at", "DESC"),
@@ -346,22 +380,24 @@ class Index:
     def clear_project(self, p: int) -> None:
         """Forget every row of a project (before a rebuild)."""
         with self._write() as connection:
-            for table in ("executions", "execution_tags", "invalid_files", "intents", "stats"):
+            for table in ("executions", "execution_tags", "invalid_files", "intents"):
                 connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))
-
-    def clear_intents(self, p: int, items: Sequence[str]) -> None:
-        with self._write() as connection:
-            connection.executemany("DELETE FROM intents WHERE p = ? AND id = ?", [(p, item) for item in items])
+            # zero the stats rather than delete them: their ``changes`` must keep growing (see ``generation``)
+            connection.execute(
+                "UPDATE stats SET n = 0, cost_nanos = 0, tokens_in = 0, tokens_out = 0, tokens_total = 0, "
+                "duration_sum = 0, duration_n = 0, changes = changes + 1 WHERE p = ?",
+                (p,),
+            )
 
     def _put(self, connection: sqlite3.Connection, p: int, row: Row) -> None:
-        self._drop(connection, p, row.id)
-        connection.execute("INSERT INTO executions VALUES (" + ",".join("?" * 16) + ")", row.values(p))
+        # The triggers keep stats and the generation, drop the old tags, and clear the intent and any
+        # invalid-file mark, so a new row costs one statement (two with tags).
+        connection.execute(_UPSERT, row.values(p))
         if row.tags:
-            connection.executemany("INSERT INTO execution_tags VALUES (?, ?, ?)", [(p, row.id, t) for t in row.tags])
+            connection.executemany(_INSERT_TAG, [(p, row.id, tag) for tag in row.tags])
 
     def _drop(self, connection: sqlite3.Connection, p: int, item: str) -> None:
         connection.execute("DELETE FROM executions WHERE p = ? AND id = ?", (p, item))
-        connection.execute("DELETE FROM execution_tags WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM invalid_files WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, item))
 
@@ -395,6 +431,11 @@ class Index:
             .fetchone()
         )
         return None if found is None else (int(found[0]), bytes(found[1]))
+
+    def generation(self, p: int) -> int:
+        """A number that grows whenever any row of the project changes, in any process."""
+        found = self._connect().execute("SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?", (p,)).fetchone()
+        return int(found[0])
 
     def count(self, p: int) -> int:
         found = self._connect().execute("SELECT coalesce(sum(n), 0) FROM stats WHERE p = ?", (p,)).fetchone()

@@ -266,3 +266,42 @@ def test_project_directory_removed_by_hand_is_an_empty_project(data_dir: Path) -
         assert store.list_executions("demo").total == 0
         assert store.execution_stats("demo")["totalExecutions"] == 0
         assert store.list_executions("other").total == 1
+
+
+def test_index_follows_changes_of_status_tags_and_costs(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        fill(store)
+        first = store.list_executions("demo", status="completed").items[0]["id"]
+        store.patch_execution("demo", first, {"status": "failed", "tags": ["t1", "new"], "costUSD": 2.5})
+        store.put_execution("demo", "replaced", {"status": "running", "tags": ["t0"]})
+        store.put_execution("demo", "replaced", {"status": "cancelled", "tags": []})
+        victim = store.list_executions("demo", status="pending").items[0]["id"]
+        store.delete_execution("demo", victim)
+        assert [i["id"] for i in store.list_executions("demo", tag="new").items] == [first]
+        assert "replaced" not in [i["id"] for i in store.list_executions("demo", tag="t0").items]  # lost its tag
+        assert store.list_executions("demo", tag="t1").total == 2  # the failed run of fill(), and the patched one
+        stats = store.execution_stats("demo")
+        assert (stats["completed"], stats["failed"], stats["pending"], stats["cancelled"]) == (0, 2, 0, 2)
+        live = snapshot(store)
+    for path in index_files(data_dir):
+        path.unlink()
+    with Storehouse(data_dir) as store:
+        assert snapshot(store) == live  # what the triggers kept equals a rebuild from the files
+
+
+def test_generation_grows_with_every_change_from_any_connection(data_dir: Path) -> None:
+    with Storehouse(data_dir) as writer, Storehouse(data_dir) as reader:
+        run = writer.create_execution("demo", status="running")
+        backend = reader.backend
+        assert hasattr(backend, "_index")
+        key = backend._index.find_project("demo")
+        assert key is not None
+        seen = [backend._index.generation(key)]
+        writer.patch_execution("demo", run["id"], {"status": "completed"})
+        seen.append(backend._index.generation(key))
+        writer.delete_execution("demo", run["id"])
+        seen.append(backend._index.generation(key))
+        writer.create_execution("demo")
+        writer.reindex("demo")
+        seen.append(backend._index.generation(key))
+    assert seen == sorted(set(seen))  # strictly increasing

@@ -97,6 +97,7 @@ def busy_writer(data_dir: str, seconds: str) -> None:
             store.create_execution("busy", {"id": f"w{thread}-{n}"})
             n += 1
 
+    store.create_execution("busy", {"id": "first"})  # so the parent's open always has something to find
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
