@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,8 @@ from .errors import InvalidParameter
 from .models import JSONObject
 
 SCHEMA_VERSION = 2
+ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
+MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -138,6 +140,13 @@ SORTS: dict[str, tuple[str, str]] = {
     "-duration": ("duration_key", "DESC"),
     "duration": ("duration_key", "ASC"),
 }
+_SORT_KEYS: dict[
+    str, Callable[[JSONObject], object]
+] = {  # the value of a sort column, from a summary (as Row.values computes it from the document)
+    "started_at": lambda summary: summary["startedAt"] or "",
+    "cost": lambda summary: float(summary["costUSD"]),
+    "duration_key": lambda summary: -1 if summary["duration"] is None else summary["duration"],
+}
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
@@ -244,6 +253,7 @@ class Index:
         self._local = threading.local()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
+        self._anchors: dict[tuple[object, ...], tuple[int, list[tuple[object, str]]]] = {}
         _EVERY_INDEX.add(self)
 
     # -- connections and schema ------------------------------------------------------------------------
@@ -447,26 +457,108 @@ class Index:
         return found[0] or None
 
     def page(self, p: int, query: ListQuery) -> Page:
-        """One page of summaries; ``total`` counts every match. Uses the indexes, never the files."""
+        """One page of summaries; ``total`` counts every match. Uses the indexes, never the files.
+
+        A deep ``offset`` starts from the nearest anchor (see ``_anchor``) instead of stepping over every
+        row before it, so it costs about what the first page costs while the project does not change.
+        """
         column, direction = SORTS[query.sort]
         where, params = self._filters(p, query)
-        total = self._total(p, query, where, params)
+        total_sql, total_params = self._total_sql(p, query, where, params)
         page_where, page_params = list(where), list(params)
-        if query.cursor is not None:
-            key, last_id = decode_cursor(query.cursor, query.sort)
-            page_where.append(f"({column}, id) {'<' if direction == 'DESC' else '>'} (?, ?)")
-            page_params += [key, last_id]
-        sql = (
-            f"SELECT summary, {column}, id FROM executions WHERE {' AND '.join(page_where)} "
-            f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?"
-        )
-        rows = self._connect().execute(sql, [*page_params, query.limit + 1, query.offset]).fetchall()
+        after = "<" if direction == "DESC" else ">"
+        offset = query.offset
+        connection = self._connect()
+        deep = query.cursor is None and offset >= ANCHOR_EVERY
+        if deep:
+            connection.execute("BEGIN")  # the anchors, the total and the page from one snapshot
+        try:
+            if query.cursor is not None:
+                key, last_id = decode_cursor(query.cursor, query.sort)
+                page_where.append(f"({column}, id) {after} (?, ?)")
+                page_params += [key, last_id]
+            elif deep and (found := self._anchor(connection, p, query, where, params, offset)) is not None:
+                anchor, position = found
+                page_where.append(f"({column}, id) {after} (?, ?)")
+                page_params += list(anchor)
+                offset -= position
+            # One row holding the total and the whole page (summaries joined by newlines, which compact JSON
+            # never contains): one step of SQLite, so a reader thread lets go of the GIL once per page, not
+            # once per row, and the total and the page come from one snapshot.
+            sql = (
+                f"SELECT ({total_sql}), CAST(group_concat(summary, char(10)) AS BLOB) FROM (SELECT summary "
+                f"FROM executions WHERE {' AND '.join(page_where)} ORDER BY {column} {direction}, id {direction} "
+                "LIMIT ? OFFSET ?)"
+            )
+            total, joined = connection.execute(sql, [*total_params, *page_params, query.limit + 1, offset]).fetchone()
+        finally:
+            if deep:
+                connection.execute("COMMIT")
+        rows: list[bytes] = joined.split(b"\n") if joined else []
         next_cursor = None
         if len(rows) > query.limit:  # one row more than the page says whether another page follows
             rows.pop()
-            _, key, last_id = rows[-1]
-            next_cursor = encode_cursor(query.sort, key, last_id)
-        return Page([bytes(summary) for summary, _, _ in rows], total, next_cursor)
+            last = orjson.loads(rows[-1])
+            next_cursor = encode_cursor(query.sort, _SORT_KEYS[column](last), last["id"])
+        return Page(rows, int(total), next_cursor)
+
+    def _anchor(
+        self,
+        connection: sqlite3.Connection,
+        p: int,
+        query: ListQuery,
+        where: list[str],
+        params: list[object],
+        offset: int,
+    ) -> tuple[tuple[object, str], int] | None:
+        """The sort key and id of the row just before position ``offset // ANCHOR_EVERY * ANCHOR_EVERY``,
+        and that position (None if the listing is shorter than ANCHOR_EVERY); call it in a read transaction.
+
+        Anchors (the key of every ``ANCHOR_EVERY``-th row of a listing) are kept per listing while the
+        project's generation stays the same; after a change they are found again, each by stepping over
+        ``ANCHOR_EVERY`` index entries from the previous one, only as deep as asked.
+        """
+        column, direction = SORTS[query.sort]
+        generation = int(
+            connection.execute("SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?", (p,)).fetchone()[0]
+        )
+        listing = (p, query.statuses, query.task_id, query.tag, query.started_after, query.started_before, query.sort)
+        with self._guard:
+            cached = self._anchors.get(listing)
+        anchors = list(cached[1]) if cached is not None and cached[0] == generation else []
+        wanted = offset // ANCHOR_EVERY
+        after = "<" if direction == "DESC" else ">"
+        while len(anchors) < wanted:
+            step_where, step_params = list(where), list(params)
+            if anchors:
+                step_where.append(f"({column}, id) {after} (?, ?)")
+                step_params += list(anchors[-1])
+            found = connection.execute(
+                f"SELECT {column}, id FROM executions WHERE {' AND '.join(step_where)} "
+                f"ORDER BY {column} {direction}, id {direction} LIMIT 1 OFFSET ?",
+                [*step_params, ANCHOR_EVERY - 1],
+            ).fetchone()
+            if found is None:  # the listing ends before offset: the page is empty either way
+                break
+            anchors.append((found[0], found[1]))
+        with self._guard:
+            if len(self._anchors) >= MAX_ANCHORED_LISTINGS and listing not in self._anchors:
+                self._anchors.pop(next(iter(self._anchors)))  # the oldest listing goes
+            self._anchors[listing] = (generation, anchors)
+        if not anchors:
+            return None
+        depth = min(wanted, len(anchors))
+        return anchors[depth - 1], depth * ANCHOR_EVERY
+
+    def _total_sql(self, p: int, query: ListQuery, where: list[str], params: list[object]) -> tuple[str, list[object]]:
+        if query.task_id is None and query.tag is None and query.started_after is None and query.started_before is None:
+            # status alone (or nothing): the stats table already holds the counts
+            statuses = query.statuses or STATUSES
+            return (
+                f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({','.join('?' * len(statuses))})",
+                [p, *statuses],
+            )
+        return f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}", list(params)
 
     def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:
         where: list[str] = ["p = ?"]
@@ -487,16 +579,6 @@ class Index:
             where.append("id IN (SELECT id FROM execution_tags WHERE p = ? AND tag = ?)")
             params += [p, query.tag]
         return where, params
-
-    def _total(self, p: int, query: ListQuery, where: list[str], params: list[object]) -> int:
-        connection = self._connect()
-        if query.task_id is None and query.tag is None and query.started_after is None and query.started_before is None:
-            # status alone (or nothing): the stats table already holds the counts
-            statuses = query.statuses or STATUSES
-            sql = f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({','.join('?' * len(statuses))})"
-            return int(connection.execute(sql, [p, *statuses]).fetchone()[0])
-        sql = f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}"
-        return int(connection.execute(sql, params).fetchone()[0])
 
     def stats(self, p: int | None) -> JSONObject:
         """Counts by status, cost, tokens and durations of a project; O(number of statuses)."""

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from storehouse import Storehouse
+from storehouse import Storehouse, index
+from storehouse.index import SORTS
 
 
 def at(second: int) -> str:
@@ -305,3 +307,38 @@ def test_generation_grows_with_every_change_from_any_connection(data_dir: Path) 
         writer.reindex("demo")
         seen.append(backend._index.generation(key))
     assert seen == sorted(set(seen))  # strictly increasing
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+def test_deep_offsets_from_anchors_match_one_big_page_before_and_after_changes(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, sort: str
+) -> None:
+    monkeypatch.setattr(index, "ANCHOR_EVERY", 4)  # anchors every 4 rows, so 60 rows exercise many of them
+    with Storehouse(data_dir) as store, Storehouse(data_dir) as other:
+        for n in range(60):
+            store.create_execution(
+                "demo",
+                status=("completed", "failed")[n % 2],
+                startedAt=at(n // 3),
+                costUSD=(n % 7) / 10,
+                duration=n % 5,
+            )
+
+        def check(status: str | None) -> None:
+            everything = [i["id"] for i in store.list_executions("demo", status=status, sort=sort, limit=1000).items]
+            for offset in (3, 4, 5, 17, 28, len(everything) - 1, len(everything), len(everything) + 9):
+                page = store.list_executions("demo", status=status, sort=sort, limit=5, offset=offset)
+                assert [i["id"] for i in page.items] == everything[offset : offset + 5], offset
+                assert page.total == len(everything)
+
+        for status in (None, "failed"):
+            check(status)
+            check(status)  # from the anchors found by the first pass
+        # changes from another handle (another connection) move rows: the anchors must not be reused
+        first = other.list_executions("demo", sort=sort, limit=1).items[0]["id"]
+        other.delete_execution("demo", first)
+        other.create_execution("demo", status="failed", startedAt=at(30), costUSD=0.35, duration=2)
+        victim = other.list_executions("demo", sort=sort, limit=1, offset=20).items[0]["id"]
+        other.patch_execution("demo", victim, {"status": "completed", "costUSD": 0.0, "duration": 0})
+        for status in (None, "failed", "completed"):
+            check(status)

@@ -25,6 +25,7 @@ from storehouse.errors import (
     StorageFull,
 )
 from storehouse.fsio import FileIO
+from storehouse.index import SORTS
 
 
 def at(second: int) -> str:
@@ -313,6 +314,38 @@ def test_cursor_paging_walks_every_item_exactly_once(store: Storehouse) -> None:
         seen += [item["id"] for item in page.items]
     assert seen == everything
     assert len(set(seen)) == 25
+
+
+@pytest.mark.parametrize("sort", list(SORTS))
+@pytest.mark.parametrize("status", [None, "completed"])
+def test_cursor_and_offset_paging_agree_with_one_big_page_for_every_sort(
+    store: Storehouse, sort: str, status: str | None
+) -> None:
+    for n in range(40):  # ties on every sort key, missing durations, two statuses
+        store.create_execution(
+            "demo",
+            status="completed" if n % 3 else "failed",
+            startedAt=at(n // 4),
+            costUSD=(n % 3) / 10,
+            duration=None if n % 5 == 0 else 10 * (n % 4),
+        )
+    everything = [item["id"] for item in store.list_executions("demo", status=status, sort=sort, limit=1000).items]
+    by_cursor: list[str] = []
+    cursor = None
+    while True:
+        page = store.list_executions("demo", status=status, sort=sort, limit=6, cursor=cursor)
+        by_cursor += [item["id"] for item in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    by_offset = [
+        item["id"]
+        for offset in range(0, len(everything), 6)
+        for item in store.list_executions("demo", status=status, sort=sort, limit=6, offset=offset).items
+    ]
+    assert by_cursor == everything
+    assert by_offset == everything
+    assert len(everything) == (40 if status is None else 26)
 
 
 def test_cursor_paging_is_stable_when_newer_runs_arrive(store: Storehouse) -> None:
