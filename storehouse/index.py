@@ -17,6 +17,7 @@ import binascii
 import contextlib
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +30,8 @@ import orjson
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
 BUSY_TIMEOUT_MS = 60_000
@@ -63,6 +65,7 @@ CREATE INDEX executions_status ON executions(p, status, started_at, id);
 CREATE INDEX executions_cost ON executions(p, cost, id);
 CREATE INDEX executions_duration ON executions(p, duration_key, id);
 CREATE INDEX executions_task ON executions(p, task_id, started_at, id);
+CREATE INDEX executions_files ON executions(p, id, mtime_ns, size, version);  -- opening compares files from it
 CREATE TABLE execution_tags(
     p INTEGER NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(p, id, tag)
 ) WITHOUT ROWID;
@@ -213,6 +216,26 @@ class Row:
         )
 
 
+class _Ticket:
+    """One caller's work in a group commit, and how it ended."""
+
+    def __init__(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        self.work = work
+        self.settled = threading.Event()  # set when the work is done, or when this caller is to lead
+        self.lead = False
+        self.finished = False
+        self.error: BaseException | None = None
+
+    def settle(self, error: BaseException | None) -> None:
+        self.error = error
+        self.finished = True
+        self.settled.set()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 @dataclass(frozen=True)
 class ListQuery:
     """A page request: filters, sort, and either an offset or a cursor (from a previous ``nextCursor``)."""
@@ -254,6 +277,9 @@ class Index:
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._anchors: dict[tuple[object, ...], tuple[int, list[tuple[object, str]]]] = {}
+        self._commit_guard = threading.Lock()
+        self._commit_queue: list[_Ticket] = []
+        self._committing = False
         _EVERY_INDEX.add(self)
 
     # -- connections and schema ------------------------------------------------------------------------
@@ -323,6 +349,9 @@ class Index:
         self._connections = []
         self._local = threading.local()
         self._guard = threading.Lock()
+        self._commit_guard = threading.Lock()
+        self._commit_queue = []
+        self._committing = False
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -335,6 +364,71 @@ class Index:
             if connection.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, IOERR)
                 connection.execute("ROLLBACK")
             raise
+
+    def _commit(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Run work in a write transaction, sharing the transaction with other threads of this process.
+
+        Group commit: threads that arrive while a transaction is being committed queue their work, and the
+        next leader commits the whole queue in one transaction, so eight concurrent writers pay for one or
+        two commits rather than eight, and queue on a thread lock rather than on SQLite's busy handler
+        (which sleeps for milliseconds). If a shared transaction fails, each work runs again alone, so one
+        failure fails only its own caller.
+        """
+        ticket = _Ticket(work)
+        with self._commit_guard:
+            self._commit_queue.append(ticket)
+            leader = not self._committing
+            self._committing = True
+        if not leader:
+            ticket.settled.wait()
+            if not ticket.lead:
+                ticket.raise_error()
+                return
+        while True:
+            with self._commit_guard:
+                batch, self._commit_queue = self._commit_queue[:COMMIT_BATCH], self._commit_queue[COMMIT_BATCH:]
+                if not batch:
+                    self._committing = False
+                    return
+            try:
+                self._commit_batch(batch)
+            except BaseException as exc:  # KeyboardInterrupt and the like: nobody may wait forever
+                for waiting in batch:
+                    if not waiting.finished:
+                        waiting.settle(exc)
+            if ticket.finished:
+                self._pass_the_lead()
+                ticket.raise_error()
+                return
+
+    def _pass_the_lead(self) -> None:
+        with self._commit_guard:
+            if not self._commit_queue:
+                self._committing = False
+            else:  # the next waiter leads, rather than keep this caller from returning
+                self._commit_queue[0].lead = True
+                self._commit_queue[0].settled.set()
+
+    def _commit_batch(self, batch: list[_Ticket]) -> None:
+        try:
+            with self._write() as connection:
+                for ticket in batch:
+                    ticket.work(connection)
+        except Exception:
+            if len(batch) == 1:
+                batch[0].settle(sys.exc_info()[1])
+                return
+            for ticket in batch:  # alone, so that one failure is reported to its own caller only
+                try:
+                    with self._write() as connection:
+                        ticket.work(connection)
+                except Exception as exc:
+                    ticket.settle(exc)
+                else:
+                    ticket.settle(None)
+            return
+        for ticket in batch:
+            ticket.settle(None)
 
     # -- projects --------------------------------------------------------------------------------------
     def project_key(self, name: str) -> int:
@@ -355,18 +449,15 @@ class Index:
     # -- writes ----------------------------------------------------------------------------------------
     def add_intent(self, p: int, item: str) -> None:
         """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
-        with self._write() as connection:
-            connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item))
+        self._commit(lambda connection: connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item)))
 
     def upsert(self, p: int, row: Row) -> None:
         """Store row (replacing the old one) and clear its intent."""
-        with self._write() as connection:
-            self._put(connection, p, row)
+        self._commit(lambda connection: self._put(connection, p, row))
 
     def remove(self, p: int, item: str) -> None:
         """Drop item's row (and intent)."""
-        with self._write() as connection:
-            self._drop(connection, p, item)
+        self._commit(lambda connection: self._drop(connection, p, item))
 
     def apply(
         self,
@@ -418,7 +509,7 @@ class Index:
         known = {
             item: (mtime, size, version)
             for item, mtime, size, version in connection.execute(
-                "SELECT id, mtime_ns, size, version FROM executions WHERE p = ?", (p,)
+                "SELECT id, mtime_ns, size, version FROM executions INDEXED BY executions_files WHERE p = ?", (p,)
             )
         }
         for item, mtime, size in connection.execute("SELECT id, mtime_ns, size FROM invalid_files WHERE p = ?", (p,)):

@@ -109,22 +109,35 @@ class FileBackend:
         what the index saw, and those whose update was cut off by a crash (an intent is left); the rest
         cost one stat each (~4 us: ~0.4 s at 100,000 files).
         """
+        known = self._index.known_files(project.key)
+        stale = set(self._index.intents(project.key))
+        files: set[str] = set()
+        temps: list[str] = []
         try:
             with os.scandir(project.directory) as entries:
-                listing = {entry.name: entry for entry in entries}
+                for entry in entries:  # one pass, no per-file work beyond a stat for files the index knows
+                    name = entry.name
+                    if not name.endswith(".json"):
+                        if is_temp_name(name):
+                            temps.append(name)
+                        continue
+                    item = name[:-5]
+                    seen = known.get(item)
+                    if seen is None:
+                        if is_valid_id(item):
+                            files.add(item)
+                            stale.add(item)
+                        continue
+                    try:
+                        stat = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    files.add(item)
+                    if stat.st_mtime_ns != seen[0] or stat.st_size != seen[1]:
+                        stale.add(item)
         except OSError as exc:
             raise storage_error(exc, "list", project.directory) from exc
-        self.io.sweep_temp_files(project.directory, list(listing))
-        files = {name[:-5] for name in listing if name.endswith(".json") and is_valid_id(name[:-5])}
-        known = self._index.known_files(project.key)
-        stale = set(self._index.intents(project.key)) | (files - known.keys())
-        for item in files & known.keys():
-            try:
-                stat = listing[f"{item}.json"].stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if (stat.st_mtime_ns, stat.st_size) != known[item][:2]:
-                stale.add(item)
+        self.io.sweep_temp_files(project.directory, temps)
         removed = [item for item in known if item not in files]
         indexed = invalid = 0
         pending = sorted(stale)
