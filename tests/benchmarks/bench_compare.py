@@ -1,18 +1,20 @@
 """storehouse beside its neighbours and its limits, measured side by side in one run (issue #3).
 
-    .venv/bin/python tests/benchmarks/bench_compare.py [--executions 100000] [--requests 3000] [--json out.json]
+    .venv/bin/python tests/benchmarks/bench_compare.py --executions 100000 [--json out.json]
 
 Builds one project of realistic executions (~3.8 KB, 5 steps each) through the library, then measures:
-- storehouse through the library: a status-filtered page, a deep offset page, a cursor page, stats, open;
+- storehouse through the library: open, a status-filtered page, a deep offset page (first time, and again),
+  a page deep by cursor, stats, a full reindex;
 - the original design on the same files: load every JSON file, filter, sort, slice;
 - SQLite queried directly, with a good index, on the same summaries;
-- the physical floor: the raw durable-write loop (temp, fsync, rename, directory fsync), serial and 8 writers,
-  and storehouse's durable create through the library beside it;
+- the physical floor: the raw durable-write loop (temp, fsync, rename, directory fsync), serial, serial with one
+  SQLite row committed per write, and 8 writers; storehouse's durable creates through the library beside them;
 - HTTP: a real `storehouse serve` on 127.0.0.1 and a bare Starlette endpoint returning a pre-encoded body of the
-  same size (the ceiling of this stack), both driven by wrk with 32 connections (``apt-get install wrk``; without it
-  a Python asyncio httpx generator, which is itself the bottleneck and understates both);
+  same size on the same server stack (the ceiling), both driven by wrk with 32 connections (``apt-get install
+  wrk``; without it a Python asyncio httpx generator, which is itself the bottleneck and understates both);
   creates over HTTP with 8 concurrent clients; the server's RSS after listing and stats.
-Prints a table of medians and ratios and writes the same as JSON. Not part of the test suite.
+Prints a table of medians and ratios and the targets of issue #3, and writes the same as JSON. Not part of the
+test suite. ``--executions 1000000 --no-reindex`` checks the 1,000,000-run target (about half an hour).
 """
 
 from __future__ import annotations
@@ -62,10 +64,21 @@ def raw_sqlite(directory: Path, target: Path) -> sqlite3.Connection:
     return connection
 
 
-def durable_floor(directory: Path, writes: int, writers: int) -> float:
-    """Durable writes per second of the bare sequence (temp, fsync, rename, fsync dir), 4 KB each."""
+def durable_floor(directory: Path, writes: int, writers: int, index: Path | None = None) -> float:
+    """Durable writes per second of the bare sequence (temp, fsync, rename, fsync dir), 4 KB each.
+
+    With ``index``, each write also commits one row to a small SQLite table in WAL mode (what any design
+    that answers lists from an index must add to the floor).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     payload = b"x" * 4096
+    connection = None
+    if index is not None:
+        connection = sqlite3.connect(index, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("CREATE TABLE IF NOT EXISTS rows(id TEXT PRIMARY KEY, status TEXT, started INTEGER)")
+        connection.execute("CREATE INDEX IF NOT EXISTS rows_status ON rows(status, started)")
 
     def work(writer: int) -> None:
         for n in range(writes // writers):
@@ -79,6 +92,27 @@ def durable_floor(directory: Path, writes: int, writers: int) -> float:
             dir_fd = os.open(directory, os.O_RDONLY)
             os.fsync(dir_fd)
             os.close(dir_fd)
+            if connection is not None:
+                connection.execute("INSERT OR REPLACE INTO rows VALUES (?, ?, ?)", (final.name, "completed", n))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if connection is not None:
+        connection.close()
+    return writes / elapsed
+
+
+def library_creates(store: Storehouse, project: str, writes: int, writers: int) -> float:
+    """Durable creates per second through the library, from ``writers`` threads of one process."""
+
+    def work(writer: int) -> None:
+        for n in range(writes // writers):
+            store.create_execution(project, execution(writer * writes + n))
 
     start = time.perf_counter()
     threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
@@ -106,15 +140,31 @@ async def load(url: str, requests: int, concurrency: int, method: str = "GET", b
         return requests / (time.perf_counter() - start)
 
 
-def wrk(url: str, seconds: int = 10, connections: int = 32) -> float | None:
+def wrk(url: str, seconds: int = 10, connections: int = 32, body: bytes | None = None) -> float | None:
     """Requests per second measured by wrk (``apt-get install wrk``), or None when it is not installed.
 
-    wrk is a C load generator: unlike the Python one it is not itself the bottleneck on 2 cores.
+    wrk is a C load generator: unlike the Python one it is not itself the bottleneck on 2 cores. With a body,
+    every request is a POST of it (``post.lua``); a non-2xx answer fails the benchmark.
     """
     if shutil.which("wrk") is None:
         return None
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url]
-    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    environment = dict(os.environ)
+    if body is not None:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+            handle.write(body)
+        environment["BODY_FILE"] = handle.name
+        command[1:1] = ["-s", str(HERE / "post.lua")]
+    try:
+        output = subprocess.run(
+            command, capture_output=True, text=True, check=True, timeout=seconds + 60, env=environment
+        ).stdout
+    finally:
+        if body is not None:
+            os.unlink(environment["BODY_FILE"])
+    failed = [line for line in output.splitlines() if line.startswith(("Non-2xx", "  Non-2xx"))]
+    if any(int(line.split()[-1]) for line in failed):
+        raise RuntimeError(f"wrk saw failed requests:\n{output}")
     return float(next(line.split()[1] for line in output.splitlines() if line.startswith("Requests/sec")))
 
 
@@ -146,20 +196,40 @@ def free_port() -> int:
         return port
 
 
+TARGETS = (  # (result or ratio, comparison, bound): issue #3, at 100,000 executions on a 2-core machine
+    ("library_page_ms", "<=", 1.0),
+    ("original_design / library page", ">=", 1000.0),
+    ("offset half / first page", "<=", 2.0),
+    ("cursor deep / first page", "<=", 2.0),
+    ("http list / bare starlette", ">=", 0.25),
+    ("library_stats_ms", "<=", 5.0),
+    ("library create / serial floor", ">=", 0.8),
+    ("http_create_8_clients_per_s", ">=", 3000.0),
+    ("open_ms", "<=", 1000.0),
+    ("reindex_s", "<=", 60.0),
+    ("server_rss_mb", "<=", 150.0),
+)
+TARGETS_1M = (("library_page_ms", "<=", 5.0),)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executions", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=3_000)
-    parser.add_argument("--writes", type=int, default=2_000)
+    parser.add_argument("--requests", type=int, default=3_000, help="per HTTP figure, when wrk is not installed")
+    parser.add_argument("--writes", type=int, default=2_000, help="per durable-write figure")
+    parser.add_argument("--seconds", type=int, default=10, help="per HTTP figure measured by wrk")
+    parser.add_argument("--no-reindex", action="store_true", help="skip the full reindex (long at 1,000,000)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="storehouse-compare-"))
     data = root / "data"
     results: dict[str, float] = {"executions": args.executions}
     try:
+        start = time.perf_counter()
         with Storehouse(settings=Settings(data_dir=data, durable=False)) as store:  # building is setup, not measured
             for n in range(args.executions):
                 store.create_execution("bench", execution(n))
+        results["build_s"] = time.perf_counter() - start
         directory = data / "projects" / "bench" / "executions"
 
         start = time.perf_counter()
@@ -168,8 +238,11 @@ def main() -> None:
         results["open_ms"] = (time.perf_counter() - start) * 1000
         results["library_page_ms"] = median_ms(lambda: store.list_executions("bench", status="completed"), 300)
         half = args.executions // 2
+        start = time.perf_counter()  # the first deep offset finds its anchors (and after every change)
+        store.list_executions("bench", status="completed", offset=half)
+        results["library_offset_half_first_ms"] = (time.perf_counter() - start) * 1000
         results["library_offset_half_ms"] = median_ms(
-            lambda: store.list_executions("bench", status="completed", offset=half), 50
+            lambda: store.list_executions("bench", status="completed", offset=half), 100
         )
         cursor = None
         for _ in range(max(1, half // 1000)):  # walk half way by cursor, then time the next page
@@ -178,18 +251,24 @@ def main() -> None:
             lambda: store.list_executions("bench", status="completed", cursor=cursor), 300
         )
         results["library_stats_ms"] = median_ms(lambda: store.execution_stats("bench"), 300)
-        results["original_design_page_ms"] = median_ms(lambda: original_design_page(directory, "completed"), 3)
+        repeats = 3 if args.executions <= 200_000 else 1
+        results["original_design_page_ms"] = median_ms(lambda: original_design_page(directory, "completed"), repeats)
         raw = raw_sqlite(directory, root / "raw.sqlite3")
         query = "SELECT summary FROM s WHERE status = ? ORDER BY started_at DESC LIMIT 50"
         results["raw_sqlite_page_ms"] = median_ms(lambda: raw.execute(query, ("completed",)).fetchall(), 300)
         raw.close()
 
         results["floor_serial_per_s"] = durable_floor(root / "floor1", args.writes, 1)
+        results["floor_serial_with_sqlite_row_per_s"] = durable_floor(
+            root / "floor1i", args.writes, 1, root / "floor.sqlite3"
+        )
         results["floor_8_writers_per_s"] = durable_floor(root / "floor8", args.writes, 8)
-        start = time.perf_counter()
-        for n in range(args.writes):
-            store.create_execution("writes", execution(n))
-        results["library_create_per_s"] = args.writes / (time.perf_counter() - start)
+        results["library_create_per_s"] = library_creates(store, "writes", args.writes, 1)
+        results["library_create_8_threads_per_s"] = library_creates(store, "writes8", args.writes, 8)
+        if not args.no_reindex:
+            start = time.perf_counter()
+            store.reindex("bench")
+            results["reindex_s"] = time.perf_counter() - start
         store.close()
 
         port = free_port()
@@ -198,13 +277,17 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}/api/projects/bench/executions"
             asyncio.run(load(f"{base}?status=completed", 200, 32))  # warm up: opens the project
-            measured = wrk(f"{base}?status=completed")
+            measured = wrk(f"{base}?status=completed", args.seconds)
             results["http_list_per_s"] = measured or asyncio.run(load(f"{base}?status=completed", args.requests, 32))
             asyncio.run(load(f"{base}/stats", 200, 32))
             results["server_rss_mb"] = rss_mb(server.pid)
             body = orjson.dumps(execution(1))
             create_url = f"http://127.0.0.1:{port}/api/projects/http-writes/executions"
-            results["http_create_8_clients_per_s"] = asyncio.run(load(create_url, args.writes, 8, "POST", body))
+            asyncio.run(load(create_url, 50, 8, "POST", body))  # warm up: creates the project
+            measured = wrk(create_url, args.seconds, 8, body)
+            results["http_create_8_clients_per_s"] = measured or asyncio.run(
+                load(create_url, args.writes, 8, "POST", body)
+            )
             page_bytes = len(httpx.get(f"{base}?status=completed").content)
         finally:
             server.terminate()
@@ -215,7 +298,7 @@ def main() -> None:
         )
         try:
             asyncio.run(load(f"http://127.0.0.1:{bare_port}/", 200, 32))
-            measured = wrk(f"http://127.0.0.1:{bare_port}/")
+            measured = wrk(f"http://127.0.0.1:{bare_port}/", args.seconds)
             results["bare_starlette_per_s"] = measured or asyncio.run(
                 load(f"http://127.0.0.1:{bare_port}/", args.requests, 32)
             )
@@ -232,17 +315,38 @@ def main() -> None:
         "offset half / first page": results["library_offset_half_ms"] / results["library_page_ms"],
         "cursor deep / first page": results["library_cursor_deep_ms"] / results["library_page_ms"],
         "library create / serial floor": results["library_create_per_s"] / results["floor_serial_per_s"],
+        "library create / floor with sqlite row": results["library_create_per_s"]
+        / results["floor_serial_with_sqlite_row_per_s"],
+        "library 8 threads / 8-writer floor": results["library_create_8_threads_per_s"]
+        / results["floor_8_writers_per_s"],
+        "http create 8 clients / 8-writer floor": results["http_create_8_clients_per_s"]
+        / results["floor_8_writers_per_s"],
         "http list / bare starlette": results["http_list_per_s"] / results["bare_starlette_per_s"],
     }
+    figures = {**results, **ratios}
+    targets = TARGETS if args.executions < 1_000_000 else TARGETS_1M
+    verdicts = {
+        name: bool(figures[name] <= bound if op == "<=" else figures[name] >= bound)
+        for name, op, bound in targets
+        if name in figures
+    }
     print(f"storehouse compare, {args.executions:,} executions, {os.cpu_count()} cores")
-    width = max(map(len, [*results, *ratios]))
+    width = max(map(len, figures))
     for name, value in results.items():
         print(f"  {name:<{width}}  {value:>12,.3f}")
     print("ratios (same run)")
     for name, value in ratios.items():
         print(f"  {name:<{width}}  {value:>12,.3f}")
+    print("targets (issue #3)")
+    for name, op, bound in targets:
+        if name in verdicts:
+            print(
+                f"  {name:<{width}}  {figures[name]:>12,.3f} {op} {bound:<8,} {'met' if verdicts[name] else 'MISSED'}"
+            )
     if args.json:
-        args.json.write_bytes(orjson.dumps({"results": results, "ratios": ratios}, option=orjson.OPT_INDENT_2))
+        args.json.write_bytes(
+            orjson.dumps({"results": results, "ratios": ratios, "targets": verdicts}, option=orjson.OPT_INDENT_2)
+        )
 
 
 if __name__ == "__main__":
