@@ -94,9 +94,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        too_large = PayloadTooLarge(f"the request body is over the limit of {self.limit} bytes (--max-body-bytes)")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.limit:
-            await send_error(send, too_large)
+            await send_error(send, self._too_large())
             return
         received = 0
 
@@ -106,7 +105,10 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise too_large
+                    raise self._too_large()
             return message
 
         await self.app(scope, limited, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"the request body is over the limit of {self.limit} bytes (--max-body-bytes)")
