@@ -17,7 +17,6 @@ import binascii
 import contextlib
 import os
 import sqlite3
-import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -380,7 +379,16 @@ class Index:
             leader = not self._committing
             self._committing = True
         if not leader:
-            ticket.settled.wait()
+            try:
+                ticket.settled.wait()
+            except BaseException:  # interrupted (a signal handler raised): leave the queue, or pass the lead on
+                with self._commit_guard:
+                    leading = ticket.lead  # the lead is handed to the ticket at the head of the queue
+                    if ticket in self._commit_queue:  # not yet in a batch: it will not run
+                        self._commit_queue.remove(ticket)
+                if leading:
+                    self._pass_the_lead()
+                raise
             if not ticket.lead:
                 ticket.raise_error()
                 return
@@ -414,20 +422,26 @@ class Index:
             with self._write() as connection:
                 for ticket in batch:
                     ticket.work(connection)
-        except Exception:
-            if len(batch) == 1:
-                batch[0].settle(sys.exc_info()[1])
-                return
+        except Exception as exc:
+            failure: Exception | None = exc
+        else:
+            failure = None
+        if failure is None:
+            for ticket in batch:
+                ticket.settle(None)
+        elif len(batch) == 1:
+            batch[0].settle(failure)
+        else:
             for ticket in batch:  # alone, so that one failure is reported to its own caller only
-                try:
-                    with self._write() as connection:
-                        ticket.work(connection)
-                except Exception as exc:
-                    ticket.settle(exc)
-                else:
-                    ticket.settle(None)
-            return
-        for ticket in batch:
+                self._commit_alone(ticket)
+
+    def _commit_alone(self, ticket: _Ticket) -> None:
+        try:
+            with self._write() as connection:
+                ticket.work(connection)
+        except Exception as exc:
+            ticket.settle(exc)
+        else:
             ticket.settle(None)
 
     # -- projects --------------------------------------------------------------------------------------
