@@ -33,6 +33,8 @@ SCHEMA_VERSION = 3
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
+PAGE_CACHE_SIZE = 256  # pages each process keeps (~20 KB each at 50 summaries) while their project is unchanged
+_GENERATION_SQL = "SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?"
 BUSY_TIMEOUT_MS = 60_000
 
 _SCHEMA = """
@@ -259,6 +261,10 @@ class Page:
     next_cursor: str | None = None
     _items: list[JSONObject] | None = field(default=None, repr=False)
 
+    def copy(self) -> Page:
+        """A page of the same summaries whose lists the caller may change freely."""
+        return Page(list(self.raw_items), self.total, self.next_cursor)
+
     @property
     def items(self) -> list[JSONObject]:
         """The summaries as dicts."""
@@ -276,6 +282,7 @@ class Index:
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
         self._anchors: dict[tuple[object, ...], tuple[int, list[tuple[object, str]]]] = {}
+        self._pages: dict[tuple[int, ListQuery], tuple[int, Page]] = {}
         self._commit_guard = threading.Lock()
         self._commit_queue: list[_Ticket] = []
         self._committing = False
@@ -549,8 +556,7 @@ class Index:
 
     def generation(self, p: int) -> int:
         """A number that grows whenever any row of the project changes, in any process."""
-        found = self._connect().execute("SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?", (p,)).fetchone()
-        return int(found[0])
+        return self._generation(self._connect(), p)
 
     def count(self, p: int) -> int:
         found = self._connect().execute("SELECT coalesce(sum(n), 0) FROM stats WHERE p = ?", (p,)).fetchone()
@@ -564,16 +570,35 @@ class Index:
     def page(self, p: int, query: ListQuery) -> Page:
         """One page of summaries; ``total`` counts every match. Uses the indexes, never the files.
 
-        A deep ``offset`` starts from the nearest anchor (see ``_anchor``) instead of stepping over every
-        row before it, so it costs about what the first page costs while the project does not change.
+        Pages asked for again are answered from memory while the project's generation stays the same (it
+        grows with every change, in any process), at the cost of reading that number: a dashboard polling the
+        newest runs costs microseconds per poll. A deep ``offset`` starts from the nearest anchor (see
+        ``_anchor``) instead of stepping over every row before it.
         """
+        connection = self._connect()
+        listing = (p, query)
+        with self._guard:
+            cached = self._pages.get(listing)
+        if cached is not None and cached[0] == self._generation(connection, p):
+            return cached[1].copy()
+        generation, page = self._read_page(connection, p, query)
+        with self._guard:
+            self._pages.pop(listing, None)
+            if len(self._pages) >= PAGE_CACHE_SIZE:
+                self._pages.pop(next(iter(self._pages)))  # the page cached longest ago goes
+            self._pages[listing] = (generation, page)
+        return page.copy()
+
+    def _generation(self, connection: sqlite3.Connection, p: int) -> int:
+        return int(connection.execute(_GENERATION_SQL, (p,)).fetchone()[0])
+
+    def _read_page(self, connection: sqlite3.Connection, p: int, query: ListQuery) -> tuple[int, Page]:
         column, direction = SORTS[query.sort]
         where, params = self._filters(p, query)
         total_sql, total_params = self._total_sql(p, query, where, params)
         page_where, page_params = list(where), list(params)
         after = "<" if direction == "DESC" else ">"
         offset = query.offset
-        connection = self._connect()
         deep = query.cursor is None and offset >= ANCHOR_EVERY
         if deep:
             connection.execute("BEGIN")  # the anchors, the total and the page from one snapshot
@@ -587,15 +612,17 @@ class Index:
                 page_where.append(f"({column}, id) {after} (?, ?)")
                 page_params += list(anchor)
                 offset -= position
-            # One row holding the total and the whole page (summaries joined by newlines, which compact JSON
-            # never contains): one step of SQLite, so a reader thread lets go of the GIL once per page, not
-            # once per row, and the total and the page come from one snapshot.
+            # One row holding the generation, the total and the whole page (summaries joined by newlines, which
+            # compact JSON never contains): one step of SQLite, so a reader thread lets go of the GIL once per
+            # page, not once per row, and all three come from one snapshot.
             sql = (
-                f"SELECT ({total_sql}), CAST(group_concat(summary, char(10)) AS BLOB) FROM (SELECT summary "
-                f"FROM executions WHERE {' AND '.join(page_where)} ORDER BY {column} {direction}, id {direction} "
-                "LIMIT ? OFFSET ?)"
+                f"SELECT ({_GENERATION_SQL}), ({total_sql}), CAST(group_concat(summary, char(10)) AS BLOB) "
+                f"FROM (SELECT summary FROM executions WHERE {' AND '.join(page_where)} "
+                f"ORDER BY {column} {direction}, id {direction} LIMIT ? OFFSET ?)"
             )
-            total, joined = connection.execute(sql, [*total_params, *page_params, query.limit + 1, offset]).fetchone()
+            generation, total, joined = connection.execute(
+                sql, [p, *total_params, *page_params, query.limit + 1, offset]
+            ).fetchone()
         finally:
             if deep:
                 connection.execute("COMMIT")
@@ -605,7 +632,7 @@ class Index:
             rows.pop()
             last = orjson.loads(rows[-1])
             next_cursor = encode_cursor(query.sort, _SORT_KEYS[column](last), last["id"])
-        return Page(rows, int(total), next_cursor)
+        return int(generation), Page(rows, int(total), next_cursor)
 
     def _anchor(
         self,
@@ -624,9 +651,7 @@ class Index:
         ``ANCHOR_EVERY`` index entries from the previous one, only as deep as asked.
         """
         column, direction = SORTS[query.sort]
-        generation = int(
-            connection.execute("SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?", (p,)).fetchone()[0]
-        )
+        generation = self._generation(connection, p)
         listing = (p, query.statuses, query.task_id, query.tag, query.started_after, query.started_before, query.sort)
         with self._guard:
             cached = self._anchors.get(listing)

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from storehouse import Storehouse, index
+from storehouse.backends import FileBackend
 from storehouse.index import SORTS
 
 
@@ -342,3 +343,37 @@ def test_deep_offsets_from_anchors_match_one_big_page_before_and_after_changes(
         other.patch_execution("demo", victim, {"status": "completed", "costUSD": 0.0, "duration": 0})
         for status in (None, "failed", "completed"):
             check(status)
+
+
+def test_repeated_pages_see_every_change_and_callers_cannot_spoil_them(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store, Storehouse(data_dir) as other:
+        first = store.create_execution("demo", status="running", startedAt=at(1))
+        assert [i["status"] for i in store.list_executions("demo").items] == ["running"]
+        page = store.list_executions("demo")  # answered from memory this time
+        page.items[0]["status"] = "spoiled"
+        page.raw_items.clear()
+        assert [i["status"] for i in store.list_executions("demo").items] == ["running"]
+        other.patch_execution("demo", first["id"], {"status": "completed"})  # another connection
+        assert [i["status"] for i in store.list_executions("demo").items] == ["completed"]
+        other.create_execution("demo", startedAt=at(2))
+        assert store.list_executions("demo").total == 2
+        other.delete_execution("demo", first["id"])
+        assert [i["id"] for i in store.list_executions("demo").items] != [first["id"]]
+        assert store.list_executions("demo").total == 1
+
+
+def test_a_repeated_page_costs_one_small_query(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        for n in range(60):
+            store.create_execution("demo", startedAt=at(n % 60))
+        store.list_executions("demo", status="pending")
+        backend = store.backend
+        assert isinstance(backend, FileBackend)
+        statements: list[str] = []
+        backend._index._connect().set_trace_callback(statements.append)
+        try:
+            store.list_executions("demo", status="pending")
+        finally:
+            backend._index._connect().set_trace_callback(None)
+    assert len(statements) == 1
+    assert "FROM stats" in statements[0]
