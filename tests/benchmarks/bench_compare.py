@@ -260,7 +260,7 @@ def main() -> None:
         cursor = None
         for _ in range(max(1, half // 1000)):  # walk half way by cursor, then time each next page
             cursor = store.list_executions("bench", status="completed", limit=1000, cursor=cursor).next_cursor
-        samples = []
+        samples: list[float] = []
         while cursor is not None and len(samples) < 300:  # every page a new one, until the listing ends
             begin = time.perf_counter()
             cursor = store.list_executions("bench", status="completed", cursor=cursor).next_cursor
