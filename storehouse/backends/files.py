@@ -9,8 +9,8 @@ Layout under the data directory::
 Opening a project (once per process) reconciles its index with the files: it sweeps leftover temp files,
 re-reads files whose update was cut off by a crash (``intents``), adds files the index lacks, drops rows
 whose file is gone, and re-reads files whose size or mtime is not what the index saw (changed behind its
-back, even in place). When nothing changed that costs a listing and a stat per file (~0.4 s at 100,000
-files), not a read of every file.
+back, even in place). When nothing changed that costs one pass over the directory with a stat per file
+(~0.7 s at 100,000 files on a 2-core machine), not a read of every file.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class FileBackend:
 
         Reads only the files that need it: those the index lacks, those whose size or mtime differ from
         what the index saw, and those whose update was cut off by a crash (an intent is left); the rest
-        cost one stat each (~4 us: ~0.4 s at 100,000 files).
+        cost one stat each (~0.7 s at 100,000 files, with the index's side read from a covering index).
         """
         known = self._index.known_files(project.key)
         stale = set(self._index.intents(project.key))
