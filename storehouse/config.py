@@ -19,6 +19,8 @@ DEFAULT_PORT = 8420
 DEFAULT_DATA_DIR = "./data"
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_REQUEST_TIMEOUT = 30  # seconds for a request (headers and body) to arrive in full
+DEFAULT_MAX_CONNECTIONS = 1000  # open connections (and requests in flight) before the server answers 503
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
@@ -34,6 +36,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
     durable: bool = True
+    request_timeout: int = DEFAULT_REQUEST_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -119,4 +123,6 @@ _PARSERS: dict[str, Any] = {
     "max_body_bytes": _int(1024, 1 << 40),
     "max_json_depth": _int(2, 200),
     "durable": _bool,
+    "request_timeout": _int(1, 3600),
+    "max_connections": _int(1, 1_000_000),
 }
