@@ -6,30 +6,62 @@ exactly what was acknowledged when it kills them.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from storehouse import PreconditionFailed, Storehouse
+from storehouse import PreconditionFailed, Settings, Storehouse
+from storehouse.backends import FileBackend
+from storehouse.fsio import FileIO
 
 
-def crash_writer(data_dir: str, prefix: str) -> None:
-    """Create, update and delete executions as fast as possible, printing each acknowledgement."""
-    store = Storehouse(data_dir)
-    print("ready", flush=True)
+def crash_writer(data_dir: str, prefix: str, acks: str | None = None, planted: str = "") -> None:
+    """Create, update and delete executions as fast as possible, reporting each acknowledgement.
+
+    Reports go to stdout, or with ``acks`` to that file (one ``write`` per line, so a kill leaves at most
+    a cut last line); the first line is ``ready``. ``planted="in-place"`` plants the bug the crash loop
+    exists to catch: documents written over in place instead of through a temp file and a rename.
+    """
+    io = InPlaceIO() if planted == "in-place" else FileIO()
+    store = Storehouse(settings=Settings(data_dir=Path(data_dir)), backend=FileBackend(data_dir, io))
+    fd = os.open(acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if acks else None
+
+    def ack(line: str) -> None:
+        if fd is None:
+            print(line, flush=True)
+        else:
+            os.write(fd, f"{line}\n".encode())
+
+    ack("ready")
     n = 0
     while True:
         item = f"{prefix}-{n}"
         store.put_execution("crash", item, {"status": "running", "input": {"n": n, "pad": "x" * 2000}})
-        print(f"c {item} 1", flush=True)
+        ack(f"c {item} 1")
         if n >= 1:
             done = store.patch_execution("crash", f"{prefix}-{n - 1}", {"status": "completed", "output": {"n": n}})
-            print(f"u {prefix}-{n - 1} {done['version']}", flush=True)
+            ack(f"u {prefix}-{n - 1} {done['version']}")
         if n >= 2 and n % 3 == 0:
             store.delete_execution("crash", f"{prefix}-{n - 2}")
-            print(f"d {prefix}-{n - 2} 0", flush=True)
+            ack(f"d {prefix}-{n - 2} 0")
         n += 1
+
+
+class InPlaceIO(FileIO):
+    """A planted bug: write the document over the old one in place, in two halves (no temp file, no rename)."""
+
+    def replace_durably(self, path: Path, data: bytes) -> os.stat_result:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data[: len(data) // 2])
+            time.sleep(0.002)
+            os.write(fd, data[len(data) // 2 :])
+            return os.fstat(fd)
+        finally:
+            os.close(fd)
 
 
 def mixed_writer(data_dir: str, name: str, count: str, increments: str) -> None:
