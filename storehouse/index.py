@@ -41,7 +41,6 @@ MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
 PAGE_CACHE_SIZE = 256  # pages each process keeps (~20 KB each at 50 summaries) while their project is unchanged
 _GENERATION_SQL = "SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?"
 BUSY_TIMEOUT_MS = 60_000
-MMAP_BYTES = 256 << 20  # file-backed and shared: counted in RSS only for the pages read, and reclaimable
 
 _SCHEMA = """
 CREATE TABLE projects(
@@ -334,9 +333,6 @@ class Index:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
-            # Read index pages through a shared memory map rather than a pread() each: a page deep in a
-            # listing whose rows the connection has not read yet costs ~1.6x the first page instead of ~2.5x.
-            connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             self._local.connection = connection
             with self._guard:
                 self._connections.append((threading.current_thread(), connection))

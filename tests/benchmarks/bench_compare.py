@@ -227,6 +227,9 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2_000, help="per durable-write figure")
     parser.add_argument("--seconds", type=int, default=10, help="per HTTP figure measured by wrk")
     parser.add_argument("--no-reindex", action="store_true", help="skip the full reindex (long at 1,000,000)")
+    parser.add_argument(
+        "--shuffled", action="store_true", help="runs inserted in random time order (the index's worst case)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="storehouse-compare-"))
@@ -236,7 +239,7 @@ def main() -> None:
         start = time.perf_counter()
         with Storehouse(settings=Settings(data_dir=data, durable=False)) as store:  # building is setup, not measured
             for n in range(args.executions):
-                store.create_execution("bench", execution(n))
+                store.create_execution("bench", execution(n, args.shuffled))
         results["build_s"] = time.perf_counter() - start
         directory = data / "projects" / "bench" / "executions"
 
@@ -351,7 +354,8 @@ def main() -> None:
         for name, op, bound in targets
         if name in figures
     }
-    print(f"storehouse compare, {args.executions:,} executions, {os.cpu_count()} cores")
+    order = "inserted in random time order" if args.shuffled else "inserted in time order"
+    print(f"storehouse compare, {args.executions:,} executions {order}, {os.cpu_count()} cores")
     width = max(map(len, figures))
     for name, value in results.items():
         print(f"  {name:<{width}}  {value:>12,.3f}")

@@ -25,7 +25,20 @@ from storehouse import Storehouse
 STATUSES = ["completed"] * 7 + ["failed"] * 2 + ["running"]
 
 
-def execution(n: int) -> dict[str, object]:
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+
+
+def started_at(n: int, shuffled: bool = False) -> str:
+    """When run n started: ~2.6 s after run n-1 with up to 5 s of jitter (a real history arrives roughly in
+    time order), or, shuffled, spread over the year in an order unrelated to n (a history back-filled at random,
+    the worst case for the index's locality)."""
+    if shuffled:
+        return f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n // 60 % 60:02d}.000Z"
+    ms = START + n * 2600 + (n * 7919) % 5000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+def execution(n: int, shuffled: bool = False) -> dict[str, object]:
     steps = [
         {"id": f"s{k}", "name": f"step {k}", "agent": "planner" if k % 2 else "coder", "status": "completed",
          "tokenUsage": {"input": 300 + k, "output": 120}, "costUSD": 0.0004, "input": {"prompt": "x" * 250},
@@ -35,7 +48,7 @@ def execution(n: int) -> dict[str, object]:
     return {
         "name": f"workflow-{n % 17}",
         "status": STATUSES[n % len(STATUSES)],
-        "startedAt": f"2026-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{n // 60 % 60:02d}.000Z",
+        "startedAt": started_at(n, shuffled),
         "tokenUsage": {"input": 1500 + n % 100, "output": 600},
         "costUSD": 0.002 + (n % 50) / 10000,
         "tags": ["nightly" if n % 2 else "adhoc"],
