@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,13 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert "pytest" in commands[1]
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert commands[1].split("&& ")[-1] in ci
+
+
+def test_the_benchmark_command_in_the_readme_runs_with_the_flags_it_shows() -> None:
+    command = next(line.split() for line in README.splitlines() if "bench_compare.py" in line and ".venv" in line)
+    script = Path(__file__).resolve().parent.parent / command[1]
+    assert script.is_file()
+    shown = set(re.findall(r"--[a-z][a-z-]*", README[README.index("## Performance") : README.index("## Reliability")]))
+    usage = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0, usage.stderr
+    assert shown <= set(re.findall(r"--[a-z-]+", usage.stdout)), shown - set(re.findall(r"--[a-z-]+", usage.stdout))
