@@ -38,7 +38,7 @@ SCHEMA_VERSION = 3
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
-PAGE_CACHE_SIZE = 256  # pages each process keeps (~20 KB each at 50 summaries) while their project is unchanged
+PAGE_CACHE_BYTES = 16 << 20  # summaries of cached pages each process keeps while their project is unchanged
 _GENERATION_SQL = "SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?"
 BUSY_TIMEOUT_MS = 60_000
 
@@ -266,6 +266,11 @@ class Page:
     next_cursor: str | None = None
     _items: list[JSONObject] | None = field(default=None, repr=False)
 
+    @property
+    def size(self) -> int:
+        """Bytes of the encoded summaries."""
+        return sum(map(len, self.raw_items))
+
     def copy(self) -> Page:
         """A page of the same summaries whose lists the caller may change freely."""
         return Page(list(self.raw_items), self.total, self.next_cursor)
@@ -288,6 +293,7 @@ class Index:
         self._guard = threading.Lock()
         self._anchors: dict[tuple[object, ...], tuple[int, list[tuple[object, str]]]] = {}
         self._pages: dict[tuple[int, ListQuery], tuple[int, Page]] = {}
+        self._pages_bytes = 0
         self._commit_guard = threading.Lock()
         self._commit_queue: list[_Ticket] = []
         self._committing = False
@@ -588,11 +594,18 @@ class Index:
             return cached[1].copy()
         generation, page = self._read_page(connection, p, query)
         with self._guard:
-            self._pages.pop(listing, None)
-            if len(self._pages) >= PAGE_CACHE_SIZE:
-                self._pages.pop(next(iter(self._pages)))  # the page cached longest ago goes
-            self._pages[listing] = (generation, page)
+            self._forget_page(listing)
+            while self._pages and self._pages_bytes + page.size > PAGE_CACHE_BYTES:
+                self._forget_page(next(iter(self._pages)))  # the pages cached longest ago go first
+            if page.size <= PAGE_CACHE_BYTES:
+                self._pages[listing] = (generation, page)
+                self._pages_bytes += page.size
         return page.copy()
+
+    def _forget_page(self, listing: tuple[int, ListQuery]) -> None:
+        gone = self._pages.pop(listing, None)
+        if gone is not None:
+            self._pages_bytes -= gone[1].size
 
     def _generation(self, connection: sqlite3.Connection, p: int) -> int:
         return int(connection.execute(_GENERATION_SQL, (p,)).fetchone()[0])

@@ -377,3 +377,18 @@ def test_a_repeated_page_costs_one_small_query(data_dir: Path) -> None:
             backend._index._connect().set_trace_callback(None)
     assert len(statements) == 1
     assert "FROM stats" in statements[0]
+
+
+def test_the_page_cache_keeps_to_its_byte_budget(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index, "PAGE_CACHE_BYTES", 20_000)
+    with Storehouse(data_dir) as store:
+        for n in range(60):
+            store.create_execution("demo", startedAt=at(n % 60), name="x" * 200)
+        pages = [store.list_executions("demo", limit=10, offset=offset) for offset in range(0, 60, 10)]
+        backend = store.backend
+        assert isinstance(backend, FileBackend)
+        cached = backend._index._pages
+        assert 0 < backend._index._pages_bytes == sum(page.size for _, page in cached.values()) <= 20_000
+        assert len(cached) < len(pages)  # the oldest went to make room
+        again = store.list_executions("demo", limit=10, offset=50)  # the newest is still there, and right
+        assert again.items == pages[-1].items
