@@ -84,7 +84,7 @@ class FileIO:
         except OSError as exc:
             self._discard(temp)
             raise storage_error(exc, "write", path) from exc
-        self.fsync_dir(path.parent)
+        self._sync_after(path, "written")
         return stat
 
     def unlink_durably(self, path: Path) -> bool:
@@ -95,8 +95,22 @@ class FileIO:
             return False
         except OSError as exc:
             raise storage_error(exc, "delete", path) from exc
-        self.fsync_dir(path.parent)
+        self._sync_after(path, "deleted")
         return True
+
+    def _sync_after(self, path: Path, done: str) -> None:
+        """fsync path's directory after the rename or unlink that made a change visible (the point of no return):
+        an error then must not say that nothing changed."""
+        try:
+            self.fsync_dir(path.parent)
+        except StorageError as exc:
+            cause = exc.__cause__
+            reason = (cause.strerror or str(cause)) if isinstance(cause, OSError) else exc.message
+            kind = StorageFull if isinstance(exc, StorageFull) else StorageError
+            raise kind(
+                f"{path} was {done}, but syncing its directory failed ({reason}): the change is in place and "
+                "may not survive a power loss"
+            ) from cause
 
     def fsync_dir(self, directory: Path) -> None:
         """Make the entries of directory (a rename, a new or removed file) durable. Raises StorageError."""

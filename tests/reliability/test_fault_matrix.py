@@ -542,12 +542,6 @@ def test_a_fault_after_the_rename_leaves_the_new_file_in_place_as_documented(tmp
         assert leaked_temp_files(data_dir) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an error raised after the rename (or unlink) is done says 'nothing was changed' (ENOSPC) or "
-    "nothing at all (EIO), where FileIO.replace_durably promises that 'StorageError says so' (the new file "
-    "is in place but may not survive a power loss); storehouse/fsio.py fsync_dir builds it with storage_error",
-)
 @pytest.mark.parametrize("error", ERRNOS, ids=["ENOSPC", "EIO"])
 @pytest.mark.parametrize("name", ["patch_execution", "delete_execution"])
 def test_an_error_after_the_point_of_no_return_says_the_change_is_in_place(
