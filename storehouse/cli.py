@@ -177,6 +177,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if report.problems else 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    with _open(args) as store, _progress("copying") as update:
+        report = store.backup(args.dest, update)
+    out.print(
+        f"backed up {report.projects} project(s) to {args.dest}: {report.files:,} execution files, "
+        f"{report.bytes:,} bytes in {report.seconds:.2f} s",
+        markup=False,
+    )
+    return 0
+
+
 class _progress:
     """A progress bar on stderr, shown only where a person watches (a terminal)."""
 
@@ -270,6 +281,11 @@ def _parser() -> argparse.ArgumentParser:
     reindex.add_argument("project", nargs="?")
 
     command("check", cmd_check, "verify every file parses and matches the index; exit 1 if not")
+
+    backup = command(
+        "backup", cmd_backup, "copy the data directory into DEST (new or empty) while servers keep writing to it"
+    )
+    backup.add_argument("dest", metavar="DEST", type=Path)
     return parser
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, ReindexReport
-from .backends.base import Progress
+from .backends.base import BackupReport, Progress
 from .config import Settings
 from .errors import Conflict, InvalidId, InvalidParameter, NotFound
 from .executions import patch, prepare
@@ -172,6 +172,14 @@ class Storehouse:
     def check(self, progress: Progress | None = None) -> CheckReport:
         """Verify that every file parses and validates and that the index matches the files."""
         return self.backend.check(progress)
+
+    def backup(self, dest: Path | str, progress: Progress | None = None) -> BackupReport:
+        """Copy the data directory into dest (a new or empty directory) while servers and others keep writing.
+
+        The copy opens cleanly and holds every write acknowledged before the call began. InvalidRequest if
+        dest is not empty (nothing is written then); StorageError if a read or write fails.
+        """
+        return self.backend.backup(Path(dest), progress)
 
     @contextmanager
     def record(self, project: str, name: str | None = None, **fields: JSONValue) -> Iterator[Run]:
@@ -338,6 +346,9 @@ class AsyncStorehouse:
 
     async def check(self) -> CheckReport:
         return await self._run(self.sync.check)
+
+    async def backup(self, dest: Path | str) -> BackupReport:
+        return await self._run(self.sync.backup, dest)
 
     @asynccontextmanager
     async def record(self, project: str, name: str | None = None, **fields: JSONValue) -> AsyncIterator[Run]:

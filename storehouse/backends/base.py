@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 from ..index import ListQuery, Page
@@ -45,6 +46,16 @@ class CheckReport:
     projects: int = 0
     files: int = 0
     problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BackupReport:
+    """What a backup copied: projects, execution files and their bytes, and how long it took."""
+
+    projects: int = 0
+    files: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
 
 
 class Backend(Protocol):
@@ -89,6 +100,14 @@ class Backend(Protocol):
 
     def check(self, progress: Progress | None) -> CheckReport:
         """Verify every file parses and validates, and that the index matches the files."""
+        ...
+
+    def backup(self, dest: Path, progress: Progress | None) -> BackupReport:
+        """Copy the data consistently into dest (absent or an empty directory) while others keep writing.
+
+        The copy holds every write acknowledged before the call began. Raises InvalidRequest if dest is not
+        empty, StorageError (StorageFull) if a copy fails.
+        """
         ...
 
     def close(self) -> None:
