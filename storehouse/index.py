@@ -319,12 +319,20 @@ class Index:
             raise  # locked, I/O error, out of descriptors: not a reason to delete what other processes use
         except sqlite3.DatabaseError:
             pass  # not a database, or damaged: it is derived data, so start again
+        self.rebuild()
+        return True
+
+    def rebuild(self) -> None:
+        """Replace the index file with an empty one (it is derived data). Hold ``LockTable.index_exclusive``."""
         self.close()
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.path}{suffix}")
+        with self._guard:
+            self._anchors.clear()
+            self._pages.clear()
+            self._pages_bytes = 0
         self._create(self._connect())
-        return True
 
     def _create(self, connection: sqlite3.Connection) -> None:
         connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")

@@ -22,10 +22,11 @@ import sqlite3
 import stat as stats
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import (
     InvalidBody,
@@ -43,6 +44,7 @@ from ..locks import LockTable
 from ..models import JSONObject, dump_execution, load_execution, summarize
 from .base import BackupReport, Builder, CheckReport, Progress, ProjectInfo, ReindexReport
 
+T = TypeVar("T")
 BATCH = 1000  # files read and indexed per transaction while reconciling
 BACKUP_RECENT_NS = 2_000_000_000  # a backup's copy re-reads the files changed this long before its index snapshot
 log = logging.getLogger("storehouse")
@@ -76,6 +78,50 @@ class FileBackend:
     def close(self) -> None:
         self._index.close()
         self._locks.release()
+
+    # -- the public operations: each survives a damaged index once, by rebuilding it from the files ----------
+    def read(self, project: str, item: str) -> JSONObject | None:
+        return self._healing(lambda: self._read(project, item))
+
+    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
+        return self._healing(lambda: self._write(project, item, build, if_match))
+
+    def delete(self, project: str, item: str, if_match: int | None) -> None:
+        self._healing(lambda: self._delete(project, item, if_match))
+
+    def delete_all(self, project: str) -> int:
+        return self._healing(lambda: self._delete_all(project))
+
+    def page(self, project: str, query: ListQuery) -> Page:
+        return self._healing(lambda: self._page(project, query))
+
+    def stats(self, project: str) -> JSONObject:
+        return self._healing(lambda: self._stats(project))
+
+    def projects(self) -> list[ProjectInfo]:
+        return self._healing(self._projects)
+
+    def check(self, progress: Progress | None = None) -> CheckReport:
+        return self._healing(lambda: self._check(progress))
+
+    def _healing(self, operation: Callable[[], T]) -> T:
+        """Run operation; if the index turns out damaged (say, copied with ``cp -a`` while a writer was in the
+        middle of a commit), rebuild it from the files and run operation again.
+
+        A damaged page surfaces only when a query reaches it, so the check happens here rather than at open.
+        Index errors reach here only from before a document is written (after it, ``_index_row`` keeps the
+        write and reconciles later), so running a write again is safe.
+        """
+        try:
+            return operation()
+        except sqlite3.OperationalError:
+            raise  # busy, I/O error, out of descriptors: not damage
+        except sqlite3.DatabaseError as exc:
+            log.warning("the index %s is damaged (%s); rebuilding it from the files", self._index.path, exc)
+            with self._open_guard, self._locks.index_exclusive():
+                self._index.rebuild()
+                self._open.clear()  # every project reconciles again, from the files, on next use
+            return operation()
 
     # -- opening ---------------------------------------------------------------------------------------
     def _directory(self, project: str) -> Path:
@@ -184,7 +230,7 @@ class FileBackend:
         return rows, bad
 
     # -- documents -------------------------------------------------------------------------------------
-    def read(self, project: str, item: str) -> JSONObject | None:
+    def _read(self, project: str, item: str) -> JSONObject | None:
         opened = self._project(project, create=False)
         path = id_path(self._directory(project), item)
         if opened is None:
@@ -200,7 +246,7 @@ class FileBackend:
                 "run 'storehouse check' to list damaged files"
             ) from None
 
-    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
+    def _write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
         path = id_path(self._directory(project), item)
         opened = self._project(project, create=True)
         assert opened is not None
@@ -225,7 +271,7 @@ class FileBackend:
                 self._open.pop(project, None)
         return document
 
-    def delete(self, project: str, item: str, if_match: int | None) -> None:
+    def _delete(self, project: str, item: str, if_match: int | None) -> None:
         path = id_path(self._directory(project), item)
         opened = self._project(project, create=False)
         if opened is None:
@@ -242,7 +288,7 @@ class FileBackend:
         if not existed:
             raise NotFound(f"execution {item} not found in project {project}")
 
-    def delete_all(self, project: str) -> int:
+    def _delete_all(self, project: str) -> int:
         opened = self._project(project, create=False)
         if opened is None:
             return 0
@@ -286,17 +332,17 @@ class FileBackend:
             pass  # the intent stays, and the next open repairs it
 
     # -- queries ---------------------------------------------------------------------------------------
-    def page(self, project: str, query: ListQuery) -> Page:
+    def _page(self, project: str, query: ListQuery) -> Page:
         opened = self._project(project, create=False)
         if opened is None:
             return Page([], 0, None)
         return self._index.page(opened.key, query)
 
-    def stats(self, project: str) -> JSONObject:
+    def _stats(self, project: str) -> JSONObject:
         opened = self._project(project, create=False)
         return self._index.stats(None if opened is None else opened.key)
 
-    def projects(self) -> list[ProjectInfo]:
+    def _projects(self) -> list[ProjectInfo]:
         found: list[ProjectInfo] = []
         for name in sorted(self._project_names()):
             opened = self._project_or_none(name)  # None also for a symlink out of the data directory
@@ -332,7 +378,7 @@ class FileBackend:
                 self._reconcile(opened)  # catch files added while the batches ran
         return report
 
-    def check(self, progress: Progress | None = None) -> CheckReport:
+    def _check(self, progress: Progress | None = None) -> CheckReport:
         report = CheckReport()
         for name in sorted(self._project_names()):
             opened = self._project_or_none(name)
