@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..errors import (
+    Conflict,
     InvalidBody,
     InvalidRequest,
     NotFound,
@@ -55,6 +56,7 @@ class _Project:
     name: str
     key: int
     directory: Path  # projects/<name>/executions
+    identity: tuple[int, ...] = ()  # device and inode of projects/<name> and of its executions directory
 
 
 class FileBackend:
@@ -127,22 +129,29 @@ class FileBackend:
     def _directory(self, project: str) -> Path:
         return self.data_dir / "projects" / check_id(project, "projectId") / "executions"
 
-    def _project(self, project: str, create: bool) -> _Project | None:
-        """The open project, reconciling its index on first use; None if it has no directory and create is False."""
+    def _project(self, project: str, create: bool, verify: bool = False) -> _Project | None:
+        """The open project, reconciling its index on first use; None if it has no directory and create is False.
+
+        With ``verify`` (operations that touch the project's files), the project's directories must still be the
+        ones it was opened with: a directory swapped for a symlink (or for another directory) while the project
+        was open makes it open again, which refuses a symlink out of the data directory.
+        """
         opened = self._open.get(project)
-        if opened is not None:
+        if opened is not None and (not verify or _identity(opened.directory) == opened.identity):
             return opened
         directory = self._directory(project)
         with self._open_guard:
             opened = self._open.get(project)
-            if opened is not None:
+            if opened is not None and (not verify or _identity(opened.directory) == opened.identity):
                 return opened
+            self._open.pop(project, None)
+            self._refuse_escape(directory)  # before anything is created: make_dirs would follow a symlink
             if not directory.is_dir():
                 if not create:
                     return None  # rows left from a directory removed by hand go at its next open
                 self.io.make_dirs(directory)
-            self._refuse_escape(directory)
-            opened = _Project(project, self._index.project_key(project), directory)
+                self._refuse_escape(directory)
+            opened = _Project(project, self._index.project_key(project), directory, _identity(directory))
             with self._locks.project_exclusive(project):
                 self._reconcile(opened)
             self._open[project] = opened
@@ -231,7 +240,7 @@ class FileBackend:
 
     # -- documents -------------------------------------------------------------------------------------
     def _read(self, project: str, item: str) -> JSONObject | None:
-        opened = self._project(project, create=False)
+        opened = self._project(project, create=False, verify=True)
         path = id_path(self._directory(project), item)
         if opened is None:
             return None
@@ -248,9 +257,10 @@ class FileBackend:
 
     def _write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
         path = id_path(self._directory(project), item)
-        opened = self._project(project, create=True)
+        opened = self._project(project, create=True, verify=True)
         assert opened is not None
         with self._locks.document(project, item):
+            _refuse_a_directory(path, project, item)
             current = self._read_current(path, project, item)
             _check_version(current, if_match, project, item)
             document = build(current)
@@ -273,10 +283,11 @@ class FileBackend:
 
     def _delete(self, project: str, item: str, if_match: int | None) -> None:
         path = id_path(self._directory(project), item)
-        opened = self._project(project, create=False)
+        opened = self._project(project, create=False, verify=True)
         if opened is None:
             raise NotFound(f"execution {item} not found in project {project}")
         with self._locks.document(project, item):
+            _refuse_a_directory(path, project, item)
             if if_match is not None:
                 _check_version(self._read_current(path, project, item), if_match, project, item)
             try:
@@ -289,7 +300,7 @@ class FileBackend:
             raise NotFound(f"execution {item} not found in project {project}")
 
     def _delete_all(self, project: str) -> int:
-        opened = self._project(project, create=False)
+        opened = self._project(project, create=False, verify=True)
         if opened is None:
             return 0
         try:
@@ -300,15 +311,22 @@ class FileBackend:
         items |= self._index.known_files(opened.key).keys()
         deleted = 0
         for item in sorted(items):
+            path = opened.directory / f"{item}.json"
             with self._locks.document(project, item):
+                if os.path.isdir(path) and not os.path.islink(path):
+                    continue  # not an execution: 'storehouse check' names it, and it is left for a person to see
                 try:
-                    self.io.unlink(str(opened.directory / f"{item}.json"))
+                    self.io.unlink(str(path))
                     deleted += 1
                 except FileNotFoundError:
                     pass
                 except OSError as exc:
                     self.io.fsync_dir(opened.directory)  # keep what was deleted so far deleted
-                    raise storage_error(exc, "delete", opened.directory / f"{item}.json") from exc
+                    kind = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+                    raise kind(
+                        f"deleted {deleted} of the {len(items)} executions of project {project}, then could not "
+                        f"delete {path}: {exc.strerror or exc}; retry to delete the rest"
+                    ) from exc
                 self._index.remove(opened.key, item)
         self.io.fsync_dir(opened.directory)  # one directory fsync makes every unlink above durable
         return deleted
@@ -381,10 +399,12 @@ class FileBackend:
     def _check(self, progress: Progress | None = None) -> CheckReport:
         report = CheckReport()
         for name in sorted(self._project_names()):
-            opened = self._project_or_none(name)
+            try:
+                opened = self._project(name, create=False)
+            except InvalidRequest as refused:  # a symlink out of the data directory, at either level
+                report.problems.append(f"{name}: {refused.message}")
+                continue
             if opened is None:
-                if (self.data_dir / "projects" / name).is_symlink():
-                    report.problems.append(f"{name}: a symlink out of the data directory; not followed")
                 continue
             report.projects += 1
             with self._locks.project_exclusive(name):
@@ -595,6 +615,24 @@ class FileBackend:
         finally:
             os.close(out)
         return len(data)
+
+
+def _identity(directory: Path) -> tuple[int, ...]:
+    """Device and inode of a project's directory and of its executions directory, not following symlinks."""
+    try:
+        project, executions = os.lstat(directory.parent), os.lstat(directory)
+    except OSError:
+        return ()
+    return (project.st_dev, project.st_ino, executions.st_dev, executions.st_ino)
+
+
+def _refuse_a_directory(path: Path, project: str, item: str) -> None:
+    """Conflict when an execution's file name is taken by a directory (made by hand): nothing can replace it."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise Conflict(
+            f"execution {item} of project {project} cannot be written or deleted: {path.name} is a directory, "
+            "not a file; remove it by hand ('storehouse check' names it)"
+        )
 
 
 def _check_version(current: JSONObject | None, if_match: int | None, project: str, item: str) -> None:

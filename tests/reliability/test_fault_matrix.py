@@ -563,12 +563,6 @@ def test_an_error_after_the_point_of_no_return_says_the_change_is_in_place(
     assert "power loss" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: delete_executions stops at the first unlink that fails, after deleting the files before it, "
-    "and raises StorageFull whose message says 'nothing was changed' (storehouse/backends/files.py "
-    "FileBackend.delete_all, through fsio.storage_error)",
-)
 def test_a_delete_of_every_execution_cut_short_does_not_say_nothing_was_changed(tmp_path: Path) -> None:
     template = tmp_path / "template"
     prepare_template(template)

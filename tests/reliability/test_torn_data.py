@@ -431,13 +431,6 @@ async def test_damaged_files_never_cause_a_server_error_and_check_names_each(
     assert seen.clean
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a directory named like an execution file makes PUT and DELETE of that id, and DELETE of every "
-    "execution of the project, answer 500 storage_error 'Is a directory' (FileIO.replace_durably / "
-    "FileBackend.delete / FileBackend.delete_all call os.replace / os.unlink on it); DELETE of every execution "
-    "stops there and never deletes the files sorted after it",
-)
 async def test_a_directory_named_like_an_execution_file_does_not_break_writes(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
