@@ -719,7 +719,12 @@ class Index:
     def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:
         where: list[str] = ["p = ?"]
         params: list[object] = [p]
-        if query.statuses:
+        if len(query.statuses) == 1:
+            # "status = ?", not "status IN (?)": with IN, SQLite walks the status index from its top to a keyset
+            # bound instead of seeking to it (a page deep by cursor at 1,000,000 runs: 5.7 ms against 0.04 ms)
+            where.append("status = ?")
+            params.append(query.statuses[0])
+        elif query.statuses:
             where.append(f"status IN ({','.join('?' * len(query.statuses))})")
             params += query.statuses
         if query.task_id is not None:
