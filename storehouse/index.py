@@ -34,7 +34,7 @@ import orjson
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
@@ -87,17 +87,21 @@ CREATE TABLE stats(
     tokens_in INTEGER NOT NULL, tokens_out INTEGER NOT NULL, tokens_total INTEGER NOT NULL,
     duration_sum INTEGER NOT NULL, duration_n INTEGER NOT NULL,
     changes INTEGER NOT NULL,  -- grows on every insert, update and delete: sum over a project = its generation
+    overflowed INTEGER NOT NULL DEFAULT 0,  -- a sum once passed 2**63 - 1 (SQLite made it a float): add up exactly
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
 CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
     INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
-                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1)
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1, 0)
     ON CONFLICT(p, status) DO UPDATE SET
         n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
         tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
         tokens_total = tokens_total + excluded.tokens_total,
         duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
-        changes = changes + 1;
+        changes = changes + 1,
+        overflowed = overflowed OR 'real' IN (typeof(cost_nanos + excluded.cost_nanos),
+            typeof(tokens_in + excluded.tokens_in), typeof(tokens_out + excluded.tokens_out),
+            typeof(tokens_total + excluded.tokens_total), typeof(duration_sum + excluded.duration_sum));
     DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
     DELETE FROM intents WHERE p = new.p AND id = new.id;
 END;
@@ -110,13 +114,16 @@ CREATE TRIGGER executions_update AFTER UPDATE ON executions BEGIN
         changes = changes + 1
     WHERE p = old.p AND status = old.status;
     INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
-                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1)
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1, 0)
     ON CONFLICT(p, status) DO UPDATE SET
         n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
         tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
         tokens_total = tokens_total + excluded.tokens_total,
         duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
-        changes = changes + 1;
+        changes = changes + 1,
+        overflowed = overflowed OR 'real' IN (typeof(cost_nanos + excluded.cost_nanos),
+            typeof(tokens_in + excluded.tokens_in), typeof(tokens_out + excluded.tokens_out),
+            typeof(tokens_total + excluded.tokens_total), typeof(duration_sum + excluded.duration_sum));
     DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
     DELETE FROM intents WHERE p = new.p AND id = new.id;
 END;
@@ -526,7 +533,7 @@ class Index:
             # zero the stats rather than delete them: their ``changes`` must keep growing (see ``generation``)
             connection.execute(
                 "UPDATE stats SET n = 0, cost_nanos = 0, tokens_in = 0, tokens_out = 0, tokens_total = 0, "
-                "duration_sum = 0, duration_n = 0, changes = changes + 1 WHERE p = ?",
+                "duration_sum = 0, duration_n = 0, changes = changes + 1, overflowed = 0 WHERE p = ?",
                 (p,),
             )
 
@@ -742,15 +749,25 @@ class Index:
         return where, params
 
     def stats(self, p: int | None) -> JSONObject:
-        """Counts by status, cost, tokens and durations of a project; O(number of statuses)."""
+        """Counts by status, cost, tokens and durations of a project; O(number of statuses), exact at any size."""
         by_status = {status: 0 for status in STATUSES}
         totals = {"cost_nanos": 0, "tokens_in": 0, "tokens_out": 0, "tokens_total": 0, "dur_sum": 0, "dur_n": 0}
         if p is not None:
             query = (
-                "SELECT status, n, cost_nanos, tokens_in, tokens_out, tokens_total, duration_sum, duration_n "
-                "FROM stats WHERE p = ?"
+                "SELECT status, n, cost_nanos, tokens_in, tokens_out, tokens_total, duration_sum, duration_n, "
+                "overflowed FROM stats WHERE p = ?"
             )
-            for status, n, cost, t_in, t_out, t_total, d_sum, d_n in self._connect().execute(query, (p,)):
+            connection = self._connect()
+            rows = connection.execute(query, (p,)).fetchall()
+            if any(row[-1] for row in rows):
+                # a sum once passed 2**63 - 1 and SQLite turned it into an inexact float (which stays inexact, or
+                # silently wrong, after the big runs go): add the project up exactly, a scan in this rare case only
+                query = (
+                    "SELECT status, 1, cost_nanos, tokens_in, tokens_out, tokens_total, coalesce(duration, 0), "
+                    "duration IS NOT NULL, 0 FROM executions WHERE p = ?"
+                )
+                rows = connection.execute(query, (p,)).fetchall()
+            for status, n, cost, t_in, t_out, t_total, d_sum, d_n, _ in rows:
                 by_status[status] = by_status.get(status, 0) + n
                 for name, value in zip(totals, (cost, t_in, t_out, t_total, d_sum, d_n), strict=True):
                     totals[name] += value

@@ -30,6 +30,7 @@ from .lane import Lane
 from .models import FINAL_STATUSES, JSONObject, JSONValue, normalize_timestamp, now_timestamp
 
 MAX_LIMIT = 1000
+MAX_OFFSET = (1 << 63) - 1  # SQLite's integers are 64-bit
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
 DEFAULT_LIMIT = 50
 
@@ -391,6 +392,8 @@ def make_list_query(
         raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidParameter(f"offset must be 0 or more, got {offset!r}")
+    if offset > MAX_OFFSET:
+        raise InvalidParameter(f"offset must be at most {MAX_OFFSET} (2**63 - 1), got {offset}")
     if sort not in SORTS:
         raise InvalidParameter(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
     if cursor is not None:

@@ -13,7 +13,7 @@ from starlette.routing import Route
 from ..errors import InvalidBody
 from ..index import SORTS, STATUSES
 from ..models import JSONObject, type_name
-from ..store import DEFAULT_LIMIT, MAX_LIMIT, AsyncStorehouse
+from ..store import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -38,7 +38,7 @@ LIST_PARAMETERS = (
     QueryParameter(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"
     ),
-    QueryParameter("offset", {"type": "integer", "minimum": 0, "default": 0}, "matches to skip"),
+    QueryParameter("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, "matches to skip"),
     QueryParameter("cursor", {"type": "string"}, "the nextCursor of the previous page (stable deep paging)"),
 )
 

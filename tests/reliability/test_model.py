@@ -911,24 +911,12 @@ def test_the_model_goes_red_on_a_planted_bug(tmp_path: Path, plant: Callable[[st
     assert tally.divergences >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: list_executions(offset=2**63) raises OverflowError (not InvalidParameter): make_list_query "
-    "(storehouse/store.py) puts no upper bound on offset, and sqlite3 cannot bind it (Index._read_page)",
-)
 def test_an_offset_beyond_64_bits_is_an_invalid_parameter(store: Storehouse) -> None:
     store.put_execution("alpha", "one", {"status": "running"})
     with pytest.raises(InvalidParameter):
         store.list_executions("alpha", offset=1 << 63)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stats drift once a sum passes 2**63 - 1: the stats triggers in storehouse/index.py add with SQLite "
-    "'+', which turns an overflowing integer into a REAL; the totals become inexact floats and stay wrong "
-    "(inputTokens 0 instead of 3) after the big runs are deleted, until a reindex",
-)
 def test_stats_stay_exact_when_token_sums_pass_64_bits(store: Storehouse) -> None:
     biggest = (1 << 63) - 1  # the largest count a run may carry (models.MAX_INT)
     store.put_execution("alpha", "small", {"status": "completed", "tokenUsage": {"input": 3, "output": 4}})
