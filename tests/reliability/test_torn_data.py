@@ -411,7 +411,7 @@ async def test_damaged_files_never_cause_a_server_error_and_check_names_each(
     seen = await torn_harness(store, http, data_dir, subject, soak(300), real_server=True)
     project = "torn"
     outside = (data_dir.parent / "outside.json").read_bytes()
-    # 4. writes over damaged files (a directory named like a file: see the xfail test below)
+    # 4. writes over damaged files (a directory named like a file is a 409: it has a test of its own below)
     changed = await change_damaged(seen, http, data_dir, subject, project, frozenset(DAMAGES) - {"directory"})
     named_after = checked_ids(store.check(), project, subject)
     listed, total = await walk(seen, http, subject.url(project), {}, by_cursor=True)
