@@ -87,6 +87,38 @@ class FileIO:
         self._sync_after(path, "written")
         return stat
 
+    def append_durably(self, path: Path, data: bytes) -> int:
+        """Append data to path (created if missing) and fsync it; return the file's new size.
+
+        All or nothing: when a write or the fsync fails (a full disk, say), the file is cut back to its size
+        before the append (and that is fsynced), so a reader never sees part of it, and StorageError is raised.
+        A new file's directory is fsynced too. Symlinks are not followed. Costs one fsync (two for a new file).
+        """
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, "append to", path) from exc
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    written = self.write(fd, view)
+                    view = view[written:]
+                if self.durable:
+                    self.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # back to what was there; the next append re-checks the tail
+                    os.ftruncate(fd, size)
+                    if self.durable:
+                        os.fsync(fd)  # a fresh fsync of the cut, not a retry of the one that failed
+                raise storage_error(exc, "append to", path) from exc
+        finally:
+            os.close(fd)
+        if size == 0:
+            self._sync_after(path, "written")
+        return size + len(data)
+
     def unlink_durably(self, path: Path) -> bool:
         """Remove path and fsync its directory; return False if it did not exist. Raises StorageError."""
         try:

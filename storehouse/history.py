@@ -1,0 +1,154 @@
+"""Task history: one JSON Lines file per task, appended durably, read with exact retention (DESIGN section 4).
+
+``projects/<projectId>/history/<taskId>.jsonl`` holds one entry a line. An append is a single write of whole
+lines followed by an fsync (``FileIO.append_durably``), made while the task's lock is held, so lines of two
+writers never interleave and ``id`` grows by one per entry. A crash can leave a torn last line: readers skip
+it, and the next append cuts it off first. A failed append (a full disk) leaves the file as it was.
+
+Retention is applied on every read, whatever the clean-up last did: an entry past its ``expiresAt`` is never
+returned, nor more than the newest ``max_entries``. The file compacts itself (an atomic rewrite of the
+entries still kept) once it holds more than twice ``max_entries`` lines, so it stays small by itself.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+
+from .errors import InvalidBody, StorageError
+from .fsio import FileIO, read_bytes
+from .ids import is_valid_id
+from .models import JSONObject, format_timestamp, normalize_timestamp, parse_timestamp, type_name
+
+TYPES = frozenset(
+    {
+        "chat_message",
+        "execution_step",
+        "agent_turn",
+        "setup_complete",
+        "error",
+        "status_change",
+        "log",
+        "result",
+        "agent_start",
+        "agent_complete",
+        "system",
+        "ai_interaction",
+        "validation_result",
+    }
+)
+TEXT_FIELDS = ("executionId", "workspaceId", "sessionId", "role", "content")
+ID_FIELDS = ("executionId", "workspaceId", "sessionId")
+DEFAULT_TTL_DAYS = 20
+DEFAULT_MAX_ENTRIES = 100
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long entries live, and how many a task keeps."""
+
+    ttl_days: int = DEFAULT_TTL_DAYS
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+
+def validate_entry(data: object, task_id: str, now: str, retention: Retention) -> JSONObject:
+    """A new entry's canonical fields (without ``id``); InvalidBody naming the first bad field.
+
+    ``createdAt`` may be given (back-fill, import); ``expiresAt`` is always ``createdAt + ttl``.
+    """
+    if not isinstance(data, dict):
+        raise InvalidBody(f"a history entry must be a JSON object, got {type_name(data)}")
+    if data.get("taskId") not in (None, task_id):
+        raise InvalidBody(f"taskId is {data['taskId']!r} in the body but {task_id!r} in the path; leave it out")
+    kind = data.get("type")
+    if kind not in TYPES:
+        raise InvalidBody(f"type must be one of {', '.join(sorted(TYPES))}; got {kind!r}")
+    entry: JSONObject = {"taskId": task_id, "type": kind}
+    for name in TEXT_FIELDS:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidBody(f"{name} must be a string or null, got {type_name(value)}")
+        if name in ID_FIELDS and value is not None and not is_valid_id(value):
+            raise InvalidBody(f"{name} must be 1-128 characters from A-Z a-z 0-9 . _ -; got {value!r}")
+        entry[name] = value
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidBody(f"metadata must be a JSON object or null, got {type_name(metadata)}")
+    entry["metadata"] = metadata
+    try:
+        created = normalize_timestamp(data["createdAt"]) if data.get("createdAt") is not None else now
+    except ValueError:
+        raise InvalidBody(f"createdAt must be an RFC 3339 timestamp, got {data['createdAt']!r}") from None
+    entry["createdAt"] = created
+    entry["expiresAt"] = format_timestamp(parse_timestamp(created) + timedelta(days=retention.ttl_days))
+    unknown = sorted(set(data) - {"id", "taskId", "type", "metadata", "createdAt", "expiresAt", *TEXT_FIELDS})
+    if unknown:
+        raise InvalidBody(f"unknown field {unknown[0]!r} in a history entry")
+    return entry
+
+
+def read_entries(path: Path) -> list[JSONObject]:
+    """Every whole, parseable entry line of a history file, in file order (a torn or damaged line is skipped)."""
+    raw = read_bytes(path)
+    if not raw:
+        return []
+    entries = []
+    for line in raw.split(b"\n")[:-1]:  # after the last newline is at most a torn line: never an entry
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and isinstance(entry.get("id"), int):
+            entries.append(entry)
+    return entries
+
+
+def visible(entries: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
+    """What a read may return: not expired, and only the newest ``max_entries`` (oldest first)."""
+    live = [entry for entry in entries if str(entry.get("expiresAt", "")) > now]
+    return live[-retention.max_entries :] if retention.max_entries else []
+
+
+def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
+    """Append entries (from ``validate_entry``) to a task's history; hold the task's lock. Returns them with ids.
+
+    Cuts a torn last line off first; compacts the file when it has grown past twice the cap.
+    """
+    raw = read_bytes(path) or b""
+    if raw and not raw.endswith(b"\n"):
+        _cut_torn_tail(io, path, raw)
+        raw = raw[: raw.rfind(b"\n") + 1]
+    existing = read_entries(path) if raw else []
+    next_id = max((entry["id"] for entry in existing), default=0) + 1
+    added = [{"id": next_id + n, **entry} for n, entry in enumerate(new)]
+    lines = b"".join(orjson.dumps(entry) + b"\n" for entry in added)
+    if len(existing) + len(added) > 2 * max(retention.max_entries, 1):
+        everything = existing + added
+        kept = visible(everything, now, retention)
+        if not kept or kept[-1] is not everything[-1]:
+            kept.append(everything[-1])  # the newest line stays, even expired: ids go on from it, never back to 1
+        io.replace_durably(path, b"".join(orjson.dumps(entry) + b"\n" for entry in kept))
+    else:
+        io.append_durably(path, lines)
+    return added
+
+
+def _cut_torn_tail(io: FileIO, path: Path, raw: bytes) -> None:
+    """Drop the partial line a crash left at the end of a history file."""
+    keep = raw.rfind(b"\n") + 1
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StorageError(f"could not repair {path}: {exc.strerror or exc}") from exc
+    try:
+        os.ftruncate(fd, keep)
+        if io.durable:
+            io.fsync(fd)
+    except OSError as exc:
+        raise StorageError(f"could not repair {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
