@@ -19,7 +19,7 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .index import ListQuery, Page
-from .store import AsyncStorehouse, Run, Storehouse
+from .store import AsyncStorehouse, HistoryPage, Run, Storehouse
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,7 @@ __all__ = [
     "AsyncStorehouse",
     "Conflict",
     "Forbidden",
+    "HistoryPage",
     "InvalidBody",
     "InvalidId",
     "InvalidParameter",

@@ -13,15 +13,17 @@ entries still kept) once it holds more than twice ``max_entries`` lines, so it s
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import orjson
 
-from .errors import InvalidBody, StorageError
+from .errors import InvalidBody, InvalidRequest, StorageError
 from .fsio import FileIO, read_bytes
-from .ids import is_valid_id
+from .ids import check_id, id_path, is_valid_id
+from .locks import LockTable
 from .models import JSONObject, format_timestamp, normalize_timestamp, parse_timestamp, type_name
 
 TYPES = frozenset(
@@ -152,3 +154,123 @@ def _cut_torn_tail(io: FileIO, path: Path, raw: bytes) -> None:
         raise StorageError(f"could not repair {path}: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Filters and paging of a history read."""
+
+    types: tuple[str, ...] = ()
+    workspace_id: str | None = None
+    session_id: str | None = None
+    execution_id: str | None = None
+    since: str | None = None  # createdAt at or after
+    until: str | None = None  # createdAt before
+    limit: int = 100
+    offset: int = 0
+    order: str = "asc"
+
+    def matches(self, entry: JSONObject) -> bool:
+        created = str(entry.get("createdAt", ""))
+        return (
+            (not self.types or entry.get("type") in self.types)
+            and (self.workspace_id is None or entry.get("workspaceId") == self.workspace_id)
+            and (self.session_id is None or entry.get("sessionId") == self.session_id)
+            and (self.execution_id is None or entry.get("executionId") == self.execution_id)
+            and (self.since is None or created >= self.since)
+            and (self.until is None or created < self.until)
+        )
+
+
+class HistoryStore:
+    """The histories of every task under one data directory (the files; locks shared with the executions).
+
+    ``retention`` gives a project's settings (``Retention``); reads apply it, appends compact by it.
+    """
+
+    def __init__(self, data_dir: Path, io: FileIO, locks: LockTable, retention: Callable[[str], Retention]) -> None:
+        self.data_dir = data_dir
+        self.io = io
+        self._locks = locks
+        self._retention = retention
+
+    def directory(self, project: str) -> Path:
+        return self.data_dir / "projects" / check_id(project, "projectId") / "history"
+
+    def path(self, project: str, task: str) -> Path:
+        return id_path(self.directory(project), check_id(task, "taskId"), ".jsonl")
+
+    def add(self, project: str, task: str, entries: list[object], now: str) -> list[JSONObject]:
+        """Validate every entry (InvalidBody changes nothing), then append them all in one durable write."""
+        retention = self._retention(project)
+        made = [validate_entry(entry, check_id(task, "taskId"), now, retention) for entry in entries]
+        if not made:
+            raise InvalidBody("no entries to add: send an entry object or a non-empty list of them")
+        path = self.path(project, task)
+        self.io.make_dirs(path.parent)
+        if not path.parent.resolve().is_relative_to((self.data_dir / "projects").resolve()):
+            raise InvalidRequest(f"the history of project {project} leads outside the data directory; not followed")
+        with self._locks.document(project, f"history/{task}"):
+            return append(self.io, path, made, now, retention)
+
+    def entries(self, project: str, task: str, now: str) -> list[JSONObject]:
+        """Every entry a read may see, oldest first."""
+        return visible(read_entries(self.path(project, task)), now, self._retention(project))
+
+    def read(self, project: str, task: str, query: HistoryQuery, now: str) -> tuple[list[JSONObject], int]:
+        """A page of a task's entries and the number of all matches."""
+        matching = [entry for entry in self.entries(project, task, now) if query.matches(entry)]
+        return _page(matching, query), len(matching)
+
+    def read_all(self, project: str, query: HistoryQuery, now: str) -> tuple[list[JSONObject], int]:
+        """A page of the entries of every task of a project (ordered by createdAt, then task, then id)."""
+        matching = []
+        for task in self.tasks(project):
+            matching += [entry for entry in self.entries(project, task, now) if query.matches(entry)]
+        matching.sort(key=lambda entry: (str(entry["createdAt"]), str(entry["taskId"]), int(entry["id"])))
+        return _page(matching, query), len(matching)
+
+    def tasks(self, project: str) -> list[str]:
+        """The tasks of a project that have a history file."""
+        try:
+            names = os.listdir(self.directory(project))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(name[:-6] for name in names if name.endswith(".jsonl") and is_valid_id(name[:-6]))
+
+    def delete(self, project: str, task: str, now: str) -> int:
+        """Delete a task's history; return how many entries a read would have shown."""
+        path = self.path(project, task)
+        with self._locks.document(project, f"history/{task}"):
+            shown = len(visible(read_entries(path), now, self._retention(project)))
+            self.io.unlink_durably(path)
+        return shown
+
+    def oldest(self, project: str, task: str, now: str) -> str | None:
+        shown = self.entries(project, task, now)
+        return min(str(entry["createdAt"]) for entry in shown) if shown else None
+
+    def prune(self, project: str, now: str) -> int:
+        """Physically remove the entries no read can see any more (expired, or beyond the cap); return how many.
+
+        The newest line of a task stays even when it is hidden, so that ids go on from it and never restart.
+        """
+        retention = self._retention(project)
+        removed = 0
+        for task in self.tasks(project):
+            path = self.path(project, task)
+            with self._locks.document(project, f"history/{task}"):
+                everything = read_entries(path)
+                keep = visible(everything, now, retention)
+                if everything and (not keep or keep[-1] is not everything[-1]):
+                    keep.append(everything[-1])
+                if len((read_bytes(path) or b"").splitlines()) == len(keep):
+                    continue  # nothing hidden, nothing damaged: leave the file alone
+                self.io.replace_durably(path, b"".join(orjson.dumps(entry) + b"\n" for entry in keep))
+                removed += len(everything) - len(keep)
+        return removed
+
+
+def _page(entries: list[JSONObject], query: HistoryQuery) -> list[JSONObject]:
+    ordered = entries if query.order == "asc" else entries[::-1]
+    return ordered[query.offset : query.offset + query.limit]

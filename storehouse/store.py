@@ -15,21 +15,28 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+
+import orjson
 
 from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, ReindexReport
 from .backends.base import BackupReport, Progress
 from .config import Settings
-from .errors import Conflict, InvalidId, InvalidParameter, NotFound
+from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound
 from .executions import patch, prepare
-from .fsio import FileIO
+from .fsio import FileIO, read_bytes
+from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryQuery, HistoryStore, Retention
+from .history import TYPES as HISTORY_TYPES
 from .ids import check_id, new_id
 from .index import SORTS, STATUSES, ListQuery, Page, decode_cursor
 from .lane import Lane
+from .locks import LockTable
 from .models import FINAL_STATUSES, JSONObject, JSONValue, normalize_timestamp, now_timestamp
 
 MAX_LIMIT = 1000
+DEFAULT_HISTORY_LIMIT = 100
 MAX_OFFSET = (1 << 63) - 1  # SQLite's integers are 64-bit
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
 DEFAULT_LIMIT = 50
@@ -52,6 +59,13 @@ class Storehouse:
         if data_dir is not None:
             self.settings = self.settings.with_changes(data_dir=Path(data_dir))
         self.backend: Backend = backend or FileBackend(self.settings.data_dir, FileIO(self.settings.durable))
+        files = self.backend if isinstance(self.backend, FileBackend) else None
+        self._history = HistoryStore(
+            files.data_dir if files else self.settings.data_dir,
+            files.io if files else FileIO(self.settings.durable),
+            files.locks if files else LockTable.open(self.settings.data_dir / "locks"),
+            self._retention,
+        )
 
     def close(self) -> None:
         """Release the files and connections; the object is unusable afterwards."""
@@ -181,6 +195,101 @@ class Storehouse:
         dest is not empty (nothing is written then); StorageError if a read or write fails.
         """
         return self.backend.backup(Path(dest), progress)
+
+    # -- task history ----------------------------------------------------------------------------------------
+    def add_history(self, project: str, task_id: str, entries: JSONObject | list[JSONObject]) -> list[JSONObject]:
+        """Append one entry or a list to a task's history, durably; return them with their ids.
+
+        Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
+        """
+        batch = entries if isinstance(entries, list) else [entries]
+        return self._history.add(check_id(project, "projectId"), task_id, list(batch), now_timestamp())
+
+    def list_history(
+        self,
+        project: str,
+        task_id: str | None = None,
+        *,
+        type: str | Iterable[str] | None = None,
+        workspace_id: str | None = None,
+        session_id: str | None = None,
+        execution_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int = DEFAULT_HISTORY_LIMIT,
+        offset: int = 0,
+        order: str = "asc",
+    ) -> HistoryPage:
+        """A page of a task's history (or, without task_id, of every task of the project), oldest first by
+        default; expired entries and entries beyond the cap are never returned."""
+        query = make_history_query(
+            type=type,
+            workspace_id=workspace_id,
+            session_id=session_id,
+            execution_id=execution_id,
+            since=since,
+            until=until,
+            limit=limit,
+            offset=offset,
+            order=order,
+        )
+        check_id(project, "projectId")
+        if task_id is None:
+            entries, total = self._history.read_all(project, query, now_timestamp())
+        else:
+            entries, total = self._history.read(project, check_id(task_id, "taskId"), query, now_timestamp())
+        return HistoryPage(entries, total)
+
+    def count_history(self, project: str, task_id: str) -> int:
+        """How many entries a read of the task's history would return in all."""
+        return len(self._history.entries(check_id(project, "projectId"), task_id, now_timestamp()))
+
+    def delete_history(self, project: str, task_id: str) -> int:
+        """Delete a task's history; return how many entries it had."""
+        return self._history.delete(check_id(project, "projectId"), task_id, now_timestamp())
+
+    def oldest_history(self, project: str, task_id: str) -> str | None:
+        """The createdAt of the oldest entry a read would return, or None."""
+        return self._history.oldest(check_id(project, "projectId"), task_id, now_timestamp())
+
+    def prune_history(self, project: str) -> int:
+        """Remove expired entries (and entries beyond the cap) from the files now; return how many went."""
+        return self._history.prune(check_id(project, "projectId"), now_timestamp())
+
+    def history_settings(self, project: str) -> JSONObject:
+        """``{"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}`` for a project (defaults until set)."""
+        retention = self._retention(check_id(project, "projectId"))
+        return {"historyTtlDays": retention.ttl_days, "historyMaxEntriesPerTask": retention.max_entries}
+
+    def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
+        """Change a project's retention (either key may be left out); InvalidBody for a bad value."""
+        current = self.history_settings(project)
+        if not isinstance(settings, dict):
+            raise InvalidBody("settings must be a JSON object")
+        unknown = sorted(set(settings) - set(current))
+        if unknown:
+            raise InvalidBody(f"unknown setting {unknown[0]!r}; the settings are {', '.join(current)}")
+        for name, (low, high) in (("historyTtlDays", (1, 36_500)), ("historyMaxEntriesPerTask", (1, 100_000))):
+            value = settings.get(name, current[name])
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidBody(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+            current[name] = value
+        path = self._history.directory(project).parent / "settings.json"
+        self._history.io.make_dirs(path.parent)
+        self._history.io.replace_durably(path, orjson.dumps(current, option=orjson.OPT_INDENT_2) + b"\n")
+        return current
+
+    def _retention(self, project: str) -> Retention:
+        raw = read_bytes(self.settings.data_dir / "projects" / project / "settings.json")
+        try:
+            values = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            values = {}  # a damaged settings file: the defaults hold until the settings are written again
+        ttl, cap = values.get("historyTtlDays"), values.get("historyMaxEntriesPerTask")
+        return Retention(
+            ttl if isinstance(ttl, int) and ttl > 0 else DEFAULT_TTL_DAYS,
+            cap if isinstance(cap, int) and cap > 0 else DEFAULT_MAX_ENTRIES,
+        )
 
     @contextmanager
     def record(self, project: str, name: str | None = None, **fields: JSONValue) -> Iterator[Run]:
@@ -364,6 +473,52 @@ class AsyncStorehouse:
             await asyncio.shield(self._write(self.sync.finish, run, "cancelled", _describe(exc)))
             raise
         await self._write(self.sync.finish, run, "completed")
+
+
+@dataclass
+class HistoryPage:
+    """One page of history entries, and the number of all matches."""
+
+    entries: list[JSONObject]
+    total: int
+
+
+def make_history_query(
+    *,
+    type: str | Iterable[str] | None,
+    workspace_id: str | None,
+    session_id: str | None,
+    execution_id: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    offset: int,
+    order: str,
+) -> HistoryQuery:
+    """Check history read parameters; InvalidParameter names the first bad one."""
+    types: tuple[str, ...] = ()
+    if type is not None:
+        parts = type.split(",") if isinstance(type, str) else list(type)
+        types = tuple(dict.fromkeys(part.strip() for part in parts))
+        for value in types:
+            if value not in HISTORY_TYPES:
+                raise InvalidParameter(f"type must be one or more of {', '.join(sorted(HISTORY_TYPES))}; got {value!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
+        raise InvalidParameter(f"offset must be between 0 and {MAX_OFFSET}, got {offset!r}")
+    if order not in ("asc", "desc"):
+        raise InvalidParameter(f"order must be asc or desc, got {order!r}")
+    for name, given_id in (("workspaceId", workspace_id), ("sessionId", session_id), ("executionId", execution_id)):
+        if given_id is not None:
+            check_id(given_id, name)
+    bounds: list[str | None] = []
+    for name, given in (("since", since), ("until", until)):
+        try:
+            bounds.append(None if given is None else normalize_timestamp(given))
+        except ValueError:
+            raise InvalidParameter(f"{name} must be an RFC 3339 timestamp, got {given!r}") from None
+    return HistoryQuery(types, workspace_id, session_id, execution_id, bounds[0], bounds[1], limit, offset, order)
 
 
 def make_list_query(

@@ -77,6 +77,11 @@ class FileBackend:
         self._open: dict[str, _Project] = {}
         self._open_guard = threading.Lock()
 
+    @property
+    def locks(self) -> LockTable:
+        """The locks of this data directory (shared with the histories of its tasks)."""
+        return self._locks
+
     def close(self) -> None:
         self._index.close()
         self._locks.release()

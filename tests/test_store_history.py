@@ -1,0 +1,118 @@
+"""Task history through the library (issue #5): add, read with filters and paging, count, delete, settings, prune."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storehouse import Storehouse
+from storehouse.errors import InvalidBody, InvalidId, InvalidParameter
+
+
+def test_entries_are_added_one_or_many_and_read_oldest_first(store: Storehouse) -> None:
+    one = store.add_history("demo", "T-1", {"type": "agent_start", "role": "planner"})
+    many = store.add_history("demo", "T-1", [{"type": "log", "content": "a"}, {"type": "log", "content": "b"}])
+    assert [e["id"] for e in one + many] == [1, 2, 3]
+    page = store.list_history("demo", "T-1")
+    assert page.total == 3
+    assert [e["id"] for e in page.entries] == [1, 2, 3]
+    assert [e["id"] for e in store.list_history("demo", "T-1", order="desc", limit=2).entries] == [3, 2]
+    assert [e["id"] for e in store.list_history("demo", "T-1", offset=1, limit=1).entries] == [2]
+
+
+def test_one_bad_entry_in_a_list_adds_nothing(store: Storehouse, data_dir: Path) -> None:
+    store.add_history("demo", "T-1", {"type": "log"})
+    with pytest.raises(InvalidBody, match="type"):
+        store.add_history("demo", "T-1", [{"type": "log"}, {"type": "gossip"}])
+    with pytest.raises(InvalidBody):
+        store.add_history("demo", "T-1", [])
+    assert store.count_history("demo", "T-1") == 1
+    assert len((data_dir / "projects" / "demo" / "history" / "T-1.jsonl").read_bytes().splitlines()) == 1
+
+
+def test_filters_by_type_workspace_session_execution_and_time(store: Storehouse) -> None:
+    store.add_history(
+        "demo",
+        "T-1",
+        [
+            {"type": "chat_message", "workspaceId": "w1", "sessionId": "s1", "createdAt": "2099-01-01T00:00:01Z"},
+            {"type": "log", "workspaceId": "w2", "executionId": "run-9", "createdAt": "2099-01-01T00:00:02Z"},
+            {"type": "error", "workspaceId": "w1", "sessionId": "s2", "createdAt": "2099-01-01T00:00:03Z"},
+        ],
+    )
+
+    def ids(**query: object) -> list[object]:
+        return [e["id"] for e in store.list_history("demo", "T-1", **query).entries]  # type: ignore[arg-type]
+
+    assert ids(type="chat_message,error") == [1, 3]
+    assert ids(workspace_id="w1") == [1, 3]
+    assert ids(session_id="s2") == [3]
+    assert ids(execution_id="run-9") == [2]
+    assert ids(since="2099-01-01T00:00:02Z") == [2, 3]
+    assert ids(until="2099-01-01T00:00:02Z") == [1]
+
+
+def test_the_history_of_a_project_spans_its_tasks(store: Storehouse) -> None:
+    store.add_history("demo", "T-1", {"type": "log", "workspaceId": "w", "createdAt": "2099-01-01T00:00:02Z"})
+    store.add_history("demo", "T-2", {"type": "log", "workspaceId": "w", "createdAt": "2099-01-01T00:00:01Z"})
+    store.add_history("demo", "T-3", {"type": "log", "workspaceId": "x", "createdAt": "2099-01-01T00:00:03Z"})
+    page = store.list_history("demo", workspace_id="w")
+    assert ([e["taskId"] for e in page.entries], page.total) == (["T-2", "T-1"], 2)
+
+
+def test_count_oldest_and_delete(store: Storehouse) -> None:
+    assert (store.count_history("demo", "T-1"), store.oldest_history("demo", "T-1")) == (0, None)
+    store.add_history("demo", "T-1", [{"type": "log", "createdAt": "2099-01-01T00:00:05Z"}, {"type": "log"}])
+    assert store.count_history("demo", "T-1") == 2
+    assert store.oldest_history("demo", "T-1") is not None
+    assert store.delete_history("demo", "T-1") == 2
+    assert store.list_history("demo", "T-1").total == 0
+    assert store.add_history("demo", "T-1", {"type": "log"})[0]["id"] == 1  # a deleted history starts again
+
+
+def test_settings_change_what_reads_return(store: Storehouse) -> None:
+    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    store.add_history("demo", "T-1", [{"type": "log", "content": str(n)} for n in range(5)])
+    assert store.set_history_settings("demo", {"historyMaxEntriesPerTask": 3})["historyMaxEntriesPerTask"] == 3
+    assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["2", "3", "4"]
+    store.add_history("demo", "T-1", {"type": "log", "createdAt": "2020-01-01T00:00:00Z"})  # expired on arrival
+    assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["2", "3", "4"]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"historyTtlDays": 0}, {"historyMaxEntriesPerTask": "5"}, {"historyTtlDays": True}, {"colour": 1}, []],
+)
+def test_bad_settings_are_refused_and_change_nothing(store: Storehouse, settings: object) -> None:
+    with pytest.raises(InvalidBody):
+        store.set_history_settings("demo", settings)  # type: ignore[arg-type]
+    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+
+
+def test_prune_removes_what_no_read_shows_and_ids_go_on(store: Storehouse, data_dir: Path) -> None:
+    store.add_history("demo", "T-1", [{"type": "log", "createdAt": "2020-01-01T00:00:00Z"} for _ in range(4)])
+    store.add_history("demo", "T-1", {"type": "log", "content": "live"})
+    store.add_history("demo", "T-2", {"type": "log", "createdAt": "2020-01-01T00:00:00Z"})
+    assert store.prune_history("demo") == 4  # T-2's only entry stays on disk (hidden) so that its ids go on
+    assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["live"]
+    assert len((data_dir / "projects" / "demo" / "history" / "T-1.jsonl").read_bytes().splitlines()) == 1
+    assert store.add_history("demo", "T-2", {"type": "log"})[0]["id"] == 2
+    assert store.prune_history("demo") == 1  # now T-2's hidden entry can go: a newer one carries the ids
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda s: s.add_history("demo", "../x", {"type": "log"}), InvalidId),
+        (lambda s: s.list_history("..", "T-1"), InvalidId),
+        (lambda s: s.list_history("demo", "T-1", order="sideways"), InvalidParameter),
+        (lambda s: s.list_history("demo", "T-1", type="gossip"), InvalidParameter),
+        (lambda s: s.list_history("demo", "T-1", since="yesterday"), InvalidParameter),
+        (lambda s: s.list_history("demo", "T-1", limit=0), InvalidParameter),
+        (lambda s: s.list_history("demo", "T-1", workspace_id="a/b"), InvalidId),
+    ],
+)
+def test_bad_input_is_refused_naming_it(store: Storehouse, call: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        call(store)  # type: ignore[operator]
