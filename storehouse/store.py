@@ -460,6 +460,30 @@ class AsyncStorehouse:
     async def backup(self, dest: Path | str) -> BackupReport:
         return await self._run(self.sync.backup, dest)
 
+    async def add_history(self, project: str, task_id: str, entries: JSONObject | list[JSONObject]) -> list[JSONObject]:
+        return await self._write(self.sync.add_history, project, task_id, entries)
+
+    async def list_history(self, project: str, task_id: str | None = None, **query: Any) -> HistoryPage:
+        return await self._read(self.sync.list_history, project, task_id, **query)
+
+    async def count_history(self, project: str, task_id: str) -> int:
+        return await self._read(self.sync.count_history, project, task_id)
+
+    async def delete_history(self, project: str, task_id: str) -> int:
+        return await self._write(self.sync.delete_history, project, task_id)
+
+    async def oldest_history(self, project: str, task_id: str) -> str | None:
+        return await self._read(self.sync.oldest_history, project, task_id)
+
+    async def prune_history(self, project: str) -> int:
+        return await self._run(self.sync.prune_history, project)
+
+    async def history_settings(self, project: str) -> JSONObject:
+        return await self._read(self.sync.history_settings, project)
+
+    async def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
+        return await self._write(self.sync.set_history_settings, project, settings)
+
     @asynccontextmanager
     async def record(self, project: str, name: str | None = None, **fields: JSONValue) -> AsyncIterator[Run]:
         """The async form of ``Storehouse.record``."""

@@ -116,3 +116,25 @@ def test_prune_removes_what_no_read_shows_and_ids_go_on(store: Storehouse, data_
 def test_bad_input_is_refused_naming_it(store: Storehouse, call: object, error: type[Exception]) -> None:
     with pytest.raises(error):
         call(store)  # type: ignore[operator]
+
+
+def test_the_async_store_has_every_public_method_of_the_sync_one() -> None:
+    from storehouse import AsyncStorehouse
+
+    public = {name for name in dir(Storehouse) if not name.startswith("_")}
+    assert public - {"finish", "settings", "backend"} <= set(dir(AsyncStorehouse))
+
+
+async def test_history_through_the_async_store(data_dir: Path) -> None:
+    from storehouse import AsyncStorehouse
+
+    async with AsyncStorehouse(data_dir) as store:
+        added = await store.add_history("demo", "T-1", [{"type": "log"}, {"type": "result", "content": "ok"}])
+        assert [e["id"] for e in added] == [1, 2]
+        assert (await store.list_history("demo", "T-1", type="result")).total == 1
+        assert await store.count_history("demo", "T-1") == 2
+        assert await store.oldest_history("demo", "T-1") == added[0]["createdAt"]
+        assert (await store.set_history_settings("demo", {"historyTtlDays": 5}))["historyTtlDays"] == 5
+        assert (await store.history_settings("demo"))["historyTtlDays"] == 5
+        assert await store.prune_history("demo") == 0
+        assert await store.delete_history("demo", "T-1") == 2
