@@ -1,4 +1,5 @@
-"""kill -9 loop: a writer killed at random instants loses no acknowledged write and leaves no partial file."""
+"""kill -9 loop: a writer killed at random instants (creating, replacing, patching, deleting executions and appending
+to its task's history) loses no acknowledged write and leaves no partial file."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from storehouse import Storehouse
+from storehouse.history import read_entries
 from tests.conftest import soak
 from tests.reliability import workers
 
@@ -52,6 +54,7 @@ def _operations(prefix: str) -> Iterator[tuple[str, str]]:
             yield "u", f"{prefix}-{n - 1}"
         if n >= 2 and n % 3 == 0:
             yield "d", f"{prefix}-{n - 2}"
+        yield "h", prefix
         n += 1
 
 
@@ -60,11 +63,19 @@ def _lost_writes(directory: Path, prefix: str, acks: list[tuple[str, str, int]])
     have happened, so its effect (a newer version, a new file, a missing file) is allowed."""
     operations = _operations(prefix)
     expected: dict[str, int] = {}
+    history: list[int] = []
     for kind, item, version in acks:
         assert next(operations) == (kind, item)
-        expected[item] = -1 if kind == "d" else version
+        if kind == "h":
+            history.append(version)
+        else:
+            expected[item] = -1 if kind == "d" else version
     in_flight = next(operations)
     lost = []
+    stored_ids = {entry["id"] for entry in read_entries(directory.parent / "history" / f"{prefix}.jsonl")}
+    for entry_id in history:  # every acknowledged append is there (the cap of 100 may have dropped older ones)
+        if entry_id not in stored_ids and entry_id > max(history) - 100:
+            lost.append(f"history {prefix}: entry {entry_id} acknowledged but not in the file")
     for item, version in expected.items():
         path = directory / f"{item}.json"
         if version == -1:
@@ -121,6 +132,12 @@ def crash_loop(data_dir: Path, count: int, planted: str = "") -> CrashLoop:
         acks = _run_and_kill(data_dir, f"t{trial}", rng, planted)
         seen.acked += len(acks)
         seen.lost += _lost_writes(directory, f"t{trial}", acks)
+        for path in (data_dir / "projects" / "crash" / "history").glob("*.jsonl"):  # every whole line parses
+            for line in path.read_bytes().split(b"\n")[:-1]:
+                try:
+                    orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    seen.unreadable.append(f"{path.name}: {line[:40]!r}")
         for path in directory.glob("*.json"):  # every visible file parses: no partial write is ever visible
             try:
                 orjson.loads(path.read_bytes())

@@ -61,6 +61,8 @@ def crash_writer(data_dir: str, prefix: str, acks: str | None = None, planted: s
         if n >= 2 and n % 3 == 0:
             store.delete_execution("crash", f"{prefix}-{n - 2}")
             ack(f"d {prefix}-{n - 2} 0")
+        entry = store.add_history("crash", prefix, {"type": "log", "content": f"step {n}"})[0]  # the task's history
+        ack(f"h {prefix} {entry['id']}")
         n += 1
 
 
