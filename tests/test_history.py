@@ -148,3 +148,19 @@ def test_four_processes_appending_to_one_task_lose_nothing_and_interleave_nothin
     for name in ("w0", "w1", "w2", "w3"):  # each writer's own entries stay in its order
         mine = [int(str(e["content"]).split("-")[1]) for e in entries if str(e["content"]).startswith(name)]
         assert mine == sorted(mine)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_garbage_tails_are_never_read_and_never_stop_appends(tmp_path: Path, seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    path = tmp_path / "T-1.jsonl"
+    append(FileIO(durable=False), path, [entry(0), entry(1)], NOW, RETENTION)
+    garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    path.write_bytes(path.read_bytes() + garbage)  # a crash mid-write on a machine that lost power, say
+    assert [e["id"] for e in read_entries(path)][:2] == [1, 2]
+    assert all(isinstance(e["id"], int) for e in read_entries(path))
+    added = append(FileIO(durable=False), path, [entry(2)], NOW, RETENTION)
+    assert added[0]["id"] > 2
+    assert read_entries(path)[-1] == added[0]  # the new entry is whole and last, whatever the garbage was
