@@ -42,7 +42,27 @@ PAGE_CACHE_BYTES = 16 << 20  # summaries of cached pages each process keeps whil
 _GENERATION_SQL = "SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?"
 BUSY_TIMEOUT_MS = 60_000
 
-_SCHEMA = """
+# What a row adds to its project's stats, and what it takes away (the update trigger does both).
+_ADD_NEW = """    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
+                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1, 0)
+    ON CONFLICT(p, status) DO UPDATE SET
+        n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
+        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
+        tokens_total = tokens_total + excluded.tokens_total,
+        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
+        changes = changes + 1,
+        overflowed = overflowed OR 'real' IN (typeof(cost_nanos + excluded.cost_nanos),
+            typeof(tokens_in + excluded.tokens_in), typeof(tokens_out + excluded.tokens_out),
+            typeof(tokens_total + excluded.tokens_total), typeof(duration_sum + excluded.duration_sum));"""
+_TAKE_OLD = """    UPDATE stats SET
+        n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
+        tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
+        tokens_total = tokens_total - old.tokens_total,
+        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL),
+        changes = changes + 1
+    WHERE p = old.p AND status = old.status;"""
+
+_SCHEMA = f"""
 CREATE TABLE projects(
     p INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -91,50 +111,18 @@ CREATE TABLE stats(
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
 CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
-    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
-                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1, 0)
-    ON CONFLICT(p, status) DO UPDATE SET
-        n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
-        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-        tokens_total = tokens_total + excluded.tokens_total,
-        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
-        changes = changes + 1,
-        overflowed = overflowed OR 'real' IN (typeof(cost_nanos + excluded.cost_nanos),
-            typeof(tokens_in + excluded.tokens_in), typeof(tokens_out + excluded.tokens_out),
-            typeof(tokens_total + excluded.tokens_total), typeof(duration_sum + excluded.duration_sum));
+{_ADD_NEW}
     DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
     DELETE FROM intents WHERE p = new.p AND id = new.id;
 END;
 CREATE TRIGGER executions_update AFTER UPDATE ON executions BEGIN
-    UPDATE stats SET
-        n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
-        tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
-        tokens_total = tokens_total - old.tokens_total,
-        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL),
-        changes = changes + 1
-    WHERE p = old.p AND status = old.status;
-    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
-                             new.tokens_total, coalesce(new.duration, 0), new.duration IS NOT NULL, 1, 0)
-    ON CONFLICT(p, status) DO UPDATE SET
-        n = n + 1, cost_nanos = cost_nanos + excluded.cost_nanos,
-        tokens_in = tokens_in + excluded.tokens_in, tokens_out = tokens_out + excluded.tokens_out,
-        tokens_total = tokens_total + excluded.tokens_total,
-        duration_sum = duration_sum + excluded.duration_sum, duration_n = duration_n + excluded.duration_n,
-        changes = changes + 1,
-        overflowed = overflowed OR 'real' IN (typeof(cost_nanos + excluded.cost_nanos),
-            typeof(tokens_in + excluded.tokens_in), typeof(tokens_out + excluded.tokens_out),
-            typeof(tokens_total + excluded.tokens_total), typeof(duration_sum + excluded.duration_sum));
+{_TAKE_OLD}
+{_ADD_NEW}
     DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
     DELETE FROM intents WHERE p = new.p AND id = new.id;
 END;
 CREATE TRIGGER executions_delete AFTER DELETE ON executions BEGIN
-    UPDATE stats SET
-        n = n - 1, cost_nanos = cost_nanos - old.cost_nanos,
-        tokens_in = tokens_in - old.tokens_in, tokens_out = tokens_out - old.tokens_out,
-        tokens_total = tokens_total - old.tokens_total,
-        duration_sum = duration_sum - coalesce(old.duration, 0), duration_n = duration_n - (old.duration IS NOT NULL),
-        changes = changes + 1
-    WHERE p = old.p AND status = old.status;
+{_TAKE_OLD}
     DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
     DELETE FROM intents WHERE p = old.p AND id = old.id;
 END;
