@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,13 +197,13 @@ class Storehouse:
         return self.backend.backup(Path(dest), progress)
 
     # -- task history ----------------------------------------------------------------------------------------
-    def add_history(self, project: str, task_id: str, entries: JSONObject | list[JSONObject]) -> list[JSONObject]:
+    def add_history(self, project: str, task_id: str, entries: JSONObject | Sequence[JSONValue]) -> list[JSONObject]:
         """Append one entry or a list to a task's history, durably; return them with their ids.
 
         Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
         """
-        batch = entries if isinstance(entries, list) else [entries]
-        return self._history.add(check_id(project, "projectId"), task_id, list(batch), now_timestamp())
+        batch: list[object] = [entries] if isinstance(entries, dict) else list(entries)
+        return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp())
 
     def list_history(
         self,
@@ -460,7 +460,9 @@ class AsyncStorehouse:
     async def backup(self, dest: Path | str) -> BackupReport:
         return await self._run(self.sync.backup, dest)
 
-    async def add_history(self, project: str, task_id: str, entries: JSONObject | list[JSONObject]) -> list[JSONObject]:
+    async def add_history(
+        self, project: str, task_id: str, entries: JSONObject | Sequence[JSONValue]
+    ) -> list[JSONObject]:
         return await self._write(self.sync.add_history, project, task_id, entries)
 
     async def list_history(self, project: str, task_id: str | None = None, **query: Any) -> HistoryPage:

@@ -18,7 +18,9 @@ from starlette.staticfiles import StaticFiles
 from ..config import Settings
 from ..errors import MethodNotAllowed, NotFound, StorehouseError
 from ..store import AsyncStorehouse, Storehouse
-from .executions import ROUTES, json_response
+from .executions import ROUTES as EXECUTION_ROUTES
+from .executions import json_response
+from .history import ROUTES as HISTORY_ROUTES
 from .middleware import BearerToken, BodyLimit, HostCheck
 from .openapi import build_openapi
 
@@ -82,7 +84,8 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
 
     app = Starlette(
         routes=[
-            *ROUTES,
+            *EXECUTION_ROUTES,
+            *HISTORY_ROUTES,
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/", index_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB), name="web"),

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
+from ..history import TYPES
 from ..index import STATUSES
 from ..models import Execution, TokenUsage, _Model
 from .executions import LIST_PARAMETERS
+from .history import HISTORY_PARAMETERS
 from .params import QueryParameter
 
 
@@ -50,6 +52,58 @@ class ExecutionStats(_Model):
     success_rate: float | None
 
 
+_TYPE = Field(json_schema_extra={"enum": list[JsonValue](sorted(TYPES))})
+_ID_FIELD = Field(default=None, json_schema_extra={"pattern": r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"})
+
+
+class NewHistoryEntry(_Model):
+    """A history entry to add. ``id`` and ``expiresAt`` are given by the store (ignored if sent)."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str = _TYPE
+    task_id: str | None = Field(default=None, description="if given, the taskId of the path")
+    execution_id: str | None = _ID_FIELD
+    workspace_id: str | None = _ID_FIELD
+    session_id: str | None = _ID_FIELD
+    role: str | None = None
+    content: str | None = None
+    metadata: dict[str, Any] | None = None
+    created_at: str | None = Field(default=None, description="RFC 3339; now when left out (back-fill, import)")
+    id: int | None = None
+    expires_at: str | None = None
+
+
+class HistoryEntry(_Model):
+    """A stored history entry."""
+
+    id: int
+    task_id: str
+    type: str = _TYPE
+    execution_id: str | None
+    workspace_id: str | None
+    session_id: str | None
+    role: str | None
+    content: str | None
+    metadata: dict[str, Any] | None
+    created_at: str
+    expires_at: str
+
+
+class HistorySettings(_Model):
+    """A project's history retention."""
+
+    model_config = ConfigDict(extra="forbid")
+    history_ttl_days: int = Field(ge=1, le=36_500, description="days an entry lives")
+    history_max_entries_per_task: int = Field(ge=1, le=100_000, description="entries a task keeps, newest")
+
+
+class SettingsChange(HistorySettings):
+    """New retention settings; a setting left out keeps its value."""
+
+    history_ttl_days: int = Field(default=None, ge=1, le=36_500)  # type: ignore[assignment]
+    history_max_entries_per_task: int = Field(default=None, ge=1, le=100_000)  # type: ignore[assignment]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -69,6 +123,10 @@ def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
             (ExecutionSummary, "serialization"),
             (ExecutionStats, "serialization"),
             (ErrorBody, "serialization"),
+            (NewHistoryEntry, "validation"),
+            (HistoryEntry, "serialization"),
+            (HistorySettings, "serialization"),
+            (SettingsChange, "validation"),
         ],
         by_alias=True,
         ref_template="#/components/schemas/{model}",
@@ -222,6 +280,7 @@ def build_openapi() -> dict[str, Any]:
             },
         },
     }
+    paths.update(_history_paths(keys, project, ok, body, errors, errors_with_body))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -231,6 +290,102 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": schemas},
+    }
+
+
+def _history_paths(
+    keys: dict[Any, Any],
+    project: dict[str, Any],
+    ok: Any,
+    body: Any,
+    errors: dict[str, Any],
+    errors_with_body: dict[str, Any],
+) -> dict[str, Any]:
+    entry_in = _ref(keys, NewHistoryEntry, "validation")
+    entry = _ref(keys, HistoryEntry, "serialization")
+    settings = _ref(keys, HistorySettings, "serialization")
+    task = {"name": "taskId", "in": "path", "required": True, "schema": {"type": "string", "pattern": _ID}}
+    query = [_parameter(p) for p in HISTORY_PARAMETERS]
+
+    def single(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "properties": {name: schema}, "required": [name]}
+
+    page = {
+        "type": "object",
+        "properties": {"entries": {"type": "array", "items": entry}, "total": {"type": "integer"}},
+        "required": ["entries", "total"],
+    }
+    added = single("entries", {"type": "array", "items": entry})
+    deleted = ok("how many entries were removed", single("deleted", {"type": "integer"}))
+    history = "/api/projects/{projectId}/tasks/{taskId}/history"
+    return {
+        history: {
+            "parameters": [project, task],
+            "get": {
+                "summary": "Read a task's history (oldest first); expired entries and those past the cap never show",
+                "operationId": "listTaskHistory",
+                "parameters": query,
+                "responses": {"200": ok("a page of entries", page), **errors},
+            },
+            "post": {
+                "summary": "Append one entry or a list of entries, durably (all or none)",
+                "operationId": "addHistory",
+                "requestBody": body({"oneOf": [entry_in, {"type": "array", "items": entry_in, "minItems": 1}]}),
+                "responses": {"201": ok("the entries, with their ids", added), **errors_with_body},
+            },
+            "delete": {
+                "summary": "Delete a task's history",
+                "operationId": "deleteTaskHistory",
+                "responses": {"200": deleted, **errors},
+            },
+        },
+        f"{history}/count": {
+            "parameters": [project, task],
+            "get": {
+                "summary": "How many entries a read of the task's history returns",
+                "operationId": "countTaskHistory",
+                "responses": {"200": ok("the count", single("count", {"type": "integer"})), **errors},
+            },
+        },
+        f"{history}/oldest": {
+            "parameters": [project, task],
+            "get": {
+                "summary": "When the oldest visible entry was created (null when there is none)",
+                "operationId": "oldestTaskHistory",
+                "responses": {"200": ok("the time", single("createdAt", {"type": ["string", "null"]})), **errors},
+            },
+        },
+        "/api/projects/{projectId}/history": {
+            "parameters": [project],
+            "get": {
+                "summary": "Read the history of every task of a project (by createdAt, then task, then id)",
+                "operationId": "listProjectHistory",
+                "parameters": query,
+                "responses": {"200": ok("a page of entries", page), **errors},
+            },
+        },
+        "/api/projects/{projectId}/history/cleanup": {
+            "parameters": [project],
+            "post": {
+                "summary": "Remove expired entries (and entries past the cap) from the files now",
+                "operationId": "cleanupHistory",
+                "responses": {"200": deleted, **errors},
+            },
+        },
+        "/api/projects/{projectId}/settings": {
+            "parameters": [project],
+            "get": {
+                "summary": "The project's history retention",
+                "operationId": "getSettings",
+                "responses": {"200": ok("the settings", settings), **errors},
+            },
+            "put": {
+                "summary": "Change the project's history retention (a setting left out keeps its value)",
+                "operationId": "putSettings",
+                "requestBody": body(_ref(keys, SettingsChange, "validation")),
+                "responses": {"200": ok("the settings now", settings), **errors_with_body},
+            },
+        },
     }
 
 
