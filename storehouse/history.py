@@ -21,7 +21,7 @@ from pathlib import Path
 import orjson
 
 from .errors import InvalidBody, InvalidRequest, StorageError
-from .fsio import FileIO, read_bytes
+from .fsio import FileIO, is_temp_name, read_bytes
 from .ids import check_id, id_path, is_valid_id
 from .locks import LockTable
 from .models import JSONObject, format_timestamp, normalize_timestamp, parse_timestamp, type_name
@@ -250,6 +250,53 @@ class HistoryStore:
         shown = self.entries(project, task, now)
         return min(str(entry["createdAt"]) for entry in shown) if shown else None
 
+    def projects(self) -> list[str]:
+        """Projects with a history directory (a symlinked project or history directory is left out)."""
+        root = self.data_dir / "projects"
+        try:
+            names = os.listdir(root)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            name
+            for name in names
+            if is_valid_id(name)
+            and not os.path.islink(root / name)
+            and not os.path.islink(root / name / "history")
+            and os.path.isdir(root / name / "history")
+        )
+
+    def check(self, project: str) -> tuple[int, list[str]]:
+        """Verify every history file of a project: (files seen, problems found, one line each).
+
+        A problem is a file that is not a ``<taskId>.jsonl`` regular file, a line that is not an entry, or a
+        torn last line (a crash cut an append short; reads skip it and the next append removes it).
+        """
+        try:
+            names = sorted(os.listdir(self.directory(project)))
+        except (FileNotFoundError, NotADirectoryError):
+            return 0, []
+        problems: list[str] = []
+        for name in names:
+            where = f"{project}/history/{name}"
+            if is_temp_name(name):
+                problems.append(f"{where}: a leftover temp file")
+                continue
+            if not name.endswith(".jsonl") or not is_valid_id(name[:-6]):
+                problems.append(f"{where}: not a history file (<taskId>.jsonl)")
+                continue
+            raw = read_bytes(self.directory(project) / name)
+            if raw is None:
+                problems.append(f"{where}: is a symlink, a directory or unreadable")
+                continue
+            lines = raw.split(b"\n")
+            for number, line in enumerate(lines[:-1], 1):
+                if not _is_entry(line):
+                    problems.append(f"{where}: line {number} is not a history entry")
+            if lines[-1]:
+                problems.append(f"{where}: a torn last line (a crash cut an append short); the next append removes it")
+        return len(names), problems
+
     def prune(self, project: str, now: str) -> int:
         """Physically remove the entries no read can see any more (expired, or beyond the cap); return how many.
 
@@ -269,6 +316,14 @@ class HistoryStore:
                 self.io.replace_durably(path, b"".join(orjson.dumps(entry) + b"\n" for entry in keep))
                 removed += len(everything) - len(keep)
         return removed
+
+
+def _is_entry(line: bytes) -> bool:
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(entry, dict) and isinstance(entry.get("id"), int)
 
 
 def _page(entries: list[JSONObject], query: HistoryQuery) -> list[JSONObject]:

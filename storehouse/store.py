@@ -185,8 +185,13 @@ class Storehouse:
         return self.backend.reindex(project, progress)
 
     def check(self, progress: Progress | None = None) -> CheckReport:
-        """Verify that every file parses and validates and that the index matches the files."""
-        return self.backend.check(progress)
+        """Verify that every file parses and validates (executions and history) and that the index matches."""
+        report = self.backend.check(progress)
+        for project in self._history.projects():
+            files, problems = self._history.check(project)
+            report.files += files
+            report.problems += problems
+        return report
 
     def backup(self, dest: Path | str, progress: Progress | None = None) -> BackupReport:
         """Copy the data directory into dest (a new or empty directory) while servers and others keep writing.
