@@ -34,13 +34,15 @@ import orjson
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
 PAGE_CACHE_BYTES = 16 << 20  # summaries of cached pages each process keeps while their project is unchanged
 _GENERATION_SQL = "SELECT coalesce(sum(changes), 0) FROM stats WHERE p = ?"
 BUSY_TIMEOUT_MS = 60_000
+CHANGES_KEPT = 100_000  # the change log keeps the newest this many changes (of every project)
+PRUNE_CHANGES_EVERY = 1024  # ... and drops older ones once every this many
 
 # What a row adds to its project's stats, and what it takes away (the update trigger does both).
 _ADD_NEW = """    INSERT INTO stats VALUES(new.p, new.status, 1, new.cost_nanos, new.tokens_in, new.tokens_out,
@@ -110,6 +112,11 @@ CREATE TABLE stats(
     overflowed INTEGER NOT NULL DEFAULT 0,  -- a sum once passed 2**63 - 1 (SQLite made it a float): add up exactly
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;  -- 'epoch', 'pruned'
+CREATE TABLE changes(  -- the change log behind the event stream: seq never goes back, even after pruning
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, p INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL
+);
+CREATE INDEX changes_project ON changes(p, seq);
 CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
 {_ADD_NEW}
     DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
@@ -278,6 +285,29 @@ class Page:
         return self._items
 
 
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change log: its sequence number, its kind (``execution.created`` ...) and JSON data."""
+
+    seq: int
+    kind: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """Where the change log is: its epoch (new with every new index file), newest seq, and pruned-up-to seq."""
+
+    epoch: str
+    head: int
+    pruned: int
+
+
+def new_epoch() -> str:
+    """A fresh random epoch name."""
+    return os.urandom(6).hex()
+
+
 class Index:
     """The index file of one data directory, open in this process (one connection per thread)."""
 
@@ -330,7 +360,10 @@ class Index:
         self._create(self._connect())
 
     def _create(self, connection: sqlite3.Connection) -> None:
-        connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}PRAGMA user_version = {SCHEMA_VERSION};COMMIT;")
+        connection.executescript(
+            f"BEGIN IMMEDIATE;{_SCHEMA}INSERT INTO meta VALUES ('epoch', '{new_epoch()}'), ('pruned', '0');"
+            f"PRAGMA user_version = {SCHEMA_VERSION};COMMIT;"
+        )
 
     def _connect(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -486,13 +519,35 @@ class Index:
         """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
         self._commit(lambda connection: connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item)))
 
-    def upsert(self, p: int, row: Row) -> None:
-        """Store row (replacing the old one) and clear its intent."""
-        self._commit(lambda connection: self._put(connection, p, row))
+    def upsert(self, p: int, row: Row, change: tuple[str, bytes] | None = None) -> None:
+        """Store row (replacing the old one) and clear its intent; log change (kind, data) in the same commit."""
 
-    def remove(self, p: int, item: str) -> None:
-        """Drop item's row (and intent)."""
-        self._commit(lambda connection: self._drop(connection, p, item))
+        def work(connection: sqlite3.Connection) -> None:
+            self._put(connection, p, row)
+            if change is not None:
+                self._log_change(connection, p, *change)
+
+        self._commit(work)
+
+    def remove(self, p: int, item: str, change: tuple[str, bytes] | None = None) -> None:
+        """Drop item's row (and intent); log change (kind, data) in the same commit."""
+
+        def work(connection: sqlite3.Connection) -> None:
+            self._drop(connection, p, item)
+            if change is not None:
+                self._log_change(connection, p, *change)
+
+        self._commit(work)
+
+    def log_change(self, p: int, kind: str, data: bytes) -> None:
+        """Add a change (kind, JSON object data) to the change log."""
+        self._commit(lambda connection: self._log_change(connection, p, kind, data))
+
+    def _log_change(self, connection: sqlite3.Connection, p: int, kind: str, data: bytes) -> None:
+        seq = connection.execute("INSERT INTO changes(p, kind, data) VALUES (?, ?, ?)", (p, kind, data)).lastrowid
+        if seq is not None and seq % PRUNE_CHANGES_EVERY == 0 and seq > CHANGES_KEPT:
+            connection.execute("DELETE FROM changes WHERE seq <= ?", (seq - CHANGES_KEPT,))
+            connection.execute("UPDATE meta SET value = ? WHERE key = 'pruned'", (str(seq - CHANGES_KEPT),))
 
     def apply(
         self,
@@ -567,6 +622,38 @@ class Index:
             .fetchone()
         )
         return None if found is None else (int(found[0]), bytes(found[1]))
+
+    def changes_after(self, p: int | None, after: int, limit: int) -> tuple[FeedState, list[Change]]:
+        """The feed's state and up to limit changes of a project after seq ``after``, from one snapshot."""
+        connection = self._connect()
+        connection.execute("BEGIN")  # one read snapshot: no change can slip in between the two reads
+        try:
+            state = self._feed_state(connection)
+            rows = (
+                []
+                if p is None
+                else connection.execute(
+                    "SELECT seq, kind, data FROM changes WHERE p = ? AND seq > ? ORDER BY seq LIMIT ?",
+                    (p, after, limit),
+                ).fetchall()
+            )
+        finally:
+            connection.execute("COMMIT")
+        return state, [Change(int(seq), str(kind), bytes(data)) for seq, kind, data in rows]
+
+    def feed_state(self) -> FeedState:
+        """The change log's epoch, newest seq and the seq up to which it was pruned."""
+        return self._feed_state(self._connect())
+
+    def _feed_state(self, connection: sqlite3.Connection) -> FeedState:
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+        head = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+        return FeedState(str(meta["epoch"]), int(head[0]) if head else 0, int(meta["pruned"]))
+
+    def new_epoch(self) -> None:
+        """Start a new epoch (a copy of the index must not pass for the original in event ids)."""
+        with self._write() as connection:
+            connection.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (new_epoch(),))
 
     def generation(self, p: int) -> int:
         """A number that grows whenever any row of the project changes, in any process."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+import logging
+import sqlite3
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +25,9 @@ import orjson
 
 from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, ReindexReport
 from .backends.base import BackupReport, Progress
+from .changes import BATCH, ChangeBatch, ChangeEvent, Ticker, event_id, parse_event_id, start
 from .config import Settings
-from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound
+from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
 from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryQuery, HistoryStore, Retention
@@ -40,7 +43,9 @@ DEFAULT_HISTORY_LIMIT = 100
 MAX_OFFSET = (1 << 63) - 1  # SQLite's integers are 64-bit
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
 DEFAULT_LIMIT = 50
+MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
 
+log = logging.getLogger("storehouse")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -201,6 +206,32 @@ class Storehouse:
         """
         return self.backend.backup(Path(dest), progress)
 
+    # -- the change feed ---------------------------------------------------------------------------------
+    def changes(self, project: str, after: str | None = None, limit: int = BATCH) -> ChangeBatch:
+        """The changes of a project after the event id ``after`` (oldest first, at most limit).
+
+        Without ``after``, no changes and the position to follow from: the newest change. Every process's
+        execution writes and deletes and history appends are in the log, without gaps or duplicates; a
+        position that cannot be resumed gives a batch with ``reset`` set. InvalidParameter for a malformed id.
+        """
+        check_id(project, "projectId")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+        asked = MAX_OFFSET if after is None else parse_event_id(after)[1]
+        state, found = self.backend.changes(project, asked, limit)  # one snapshot: the state and the changes
+        reset = start(state, after)[1]
+        if reset is not None:
+            found = []  # start again from the newest change
+        events = [ChangeEvent(event_id(state.epoch, change.seq), change.kind, change.data) for change in found]
+        head = event_id(state.epoch, state.head)
+        last = events[-1].id if len(events) == limit else head
+        return ChangeBatch(events, last, head, reset)
+
+    def change_head(self) -> str:
+        """The id of the newest change of any project: ``changes(project, after=it)`` gives what comes next."""
+        state = self.backend.feed_state()
+        return event_id(state.epoch, state.head)
+
     # -- task history ----------------------------------------------------------------------------------------
     def add_history(self, project: str, task_id: str, entries: JSONObject | Sequence[JSONValue]) -> list[JSONObject]:
         """Append one entry or a list to a task's history, durably; return them with their ids.
@@ -208,7 +239,12 @@ class Storehouse:
         Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
         """
         batch: list[object] = [entries] if isinstance(entries, dict) else list(entries)
-        return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp())
+        added = self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp())
+        try:
+            self.backend.log_change(project, "history.appended", _appended(project, task_id, added))
+        except (sqlite3.Error, StorageError):  # the entries are durable: the append succeeded all the same
+            log.exception("could not log the history append of %s/%s in the change log", project, task_id)
+        return added
 
     def list_history(
         self,
@@ -402,15 +438,22 @@ class AsyncStorehouse:
         self.sync = store or Storehouse(data_dir, settings=settings)
         self._reads = Lane(self.READ_THREADS, "storehouse-read")
         self._writes = Lane(self.WRITE_THREADS, "storehouse-write")
+        self._ticker = Ticker(lambda: self._read(self.sync.change_head))
 
     async def _read(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._reads.run(functools.partial(function, *args, **kwargs))
 
     async def _write(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await self._writes.run(functools.partial(function, *args, **kwargs))
+        try:
+            return await self._writes.run(functools.partial(function, *args, **kwargs))
+        finally:
+            self._ticker.poke()  # followers of the change feed hear of it now, not at the next poll
 
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(functools.partial(function, *args, **kwargs))  # long jobs: own thread
+        try:
+            return await asyncio.to_thread(functools.partial(function, *args, **kwargs))  # long jobs: own thread
+        finally:
+            self._ticker.poke()
 
     async def close(self) -> None:
         self._reads.close()
@@ -490,6 +533,30 @@ class AsyncStorehouse:
 
     async def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
         return await self._write(self.sync.set_history_settings, project, settings)
+
+    async def changes(self, project: str, after: str | None = None, limit: int = BATCH) -> ChangeBatch:
+        return await self._read(self.sync.changes, project, after, limit)
+
+    async def change_head(self) -> str:
+        return await self._read(self.sync.change_head)
+
+    async def watch(
+        self, project: str, after: str | None = None, limit: int = BATCH
+    ) -> AsyncGenerator[ChangeBatch, None]:
+        """Follow a project's changes: the first batch at once (``changes(project, after)``), then a batch
+        whenever there are new changes, made by this process or any other (seen within ``POLL_SECONDS``).
+
+        Each batch goes on from the last (no gaps, no duplicates); a batch with ``reset`` set means changes
+        were missed (the index was rebuilt, or the position is older than the log keeps).
+        """
+        batch = await self.changes(project, after, limit)
+        yield batch
+        while True:
+            if len(batch.events) < limit:  # caught up with the newest change of the snapshot: wait for another
+                await self._ticker.wait_past(batch.head)
+            batch = await self.changes(project, batch.last_id, limit)
+            if batch.events or batch.reset:
+                yield batch
 
     @asynccontextmanager
     async def record(self, project: str, name: str | None = None, **fields: JSONValue) -> AsyncIterator[Run]:
@@ -599,6 +666,14 @@ def make_list_query(
                 f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {given!r}"
             ) from None
     return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor)
+
+
+def _appended(project: str, task_id: str, added: list[JSONObject]) -> bytes:
+    """The data of a history.appended change: the ids, and the entries themselves unless they are large."""
+    entries = orjson.dumps(added)
+    ids = orjson.dumps([entry["id"] for entry in added])
+    head = orjson.dumps({"projectId": project, "taskId": task_id})[:-1]
+    return head + b',"ids":' + ids + b',"entries":' + (entries if len(entries) <= MAX_EVENT_ENTRIES else b"null") + b"}"
 
 
 def _describe(exc: BaseException) -> str:

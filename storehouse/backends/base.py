@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..index import ListQuery, Page
+from ..index import Change, FeedState, ListQuery, Page
 from ..models import JSONObject
 
 Builder = Callable[[JSONObject | None], JSONObject]
@@ -108,6 +108,18 @@ class Backend(Protocol):
         The copy holds every write acknowledged before the call began. Raises InvalidRequest if dest is not
         empty, StorageError (StorageFull) if a copy fails.
         """
+        ...
+
+    def log_change(self, project: str, kind: str, data: bytes) -> None:
+        """Add a change (``history.appended`` ..., JSON object data) to the change log behind the event stream."""
+        ...
+
+    def changes(self, project: str, after: int, limit: int) -> tuple[FeedState, list[Change]]:
+        """The change log's state and up to limit changes of a project after seq ``after``, consistently."""
+        ...
+
+    def feed_state(self) -> FeedState:
+        """Where the change log is: its epoch, its newest seq and the seq up to which it was pruned."""
         ...
 
     def close(self) -> None:

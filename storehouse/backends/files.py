@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
+
 from ..errors import (
     Conflict,
     InvalidBody,
@@ -40,7 +42,7 @@ from ..errors import (
 )
 from ..fsio import FileIO, is_temp_name, read_bytes, storage_error
 from ..ids import check_id, id_path, is_valid_id
-from ..index import BUSY_TIMEOUT_MS, Index, ListQuery, Page, Row
+from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, ListQuery, Page, Row
 from ..locks import LockTable
 from ..models import JSONObject, dump_execution, load_execution, summarize
 from .base import BackupReport, Builder, CheckReport, Progress, ProjectInfo, ReindexReport
@@ -110,6 +112,15 @@ class FileBackend:
 
     def check(self, progress: Progress | None = None) -> CheckReport:
         return self._healing(lambda: self._check(progress))
+
+    def log_change(self, project: str, kind: str, data: bytes) -> None:
+        self._healing(lambda: self._index.log_change(self._index.project_key(project), kind, data))
+
+    def feed_state(self) -> FeedState:
+        return self._healing(self._index.feed_state)
+
+    def changes(self, project: str, after: int, limit: int) -> tuple[FeedState, list[Change]]:
+        return self._healing(lambda: self._index.changes_after(self._index.find_project(project), after, limit))
 
     def _healing(self, operation: Callable[[], T]) -> T:
         """Run operation; if the index turns out damaged (say, copied with ``cp -a`` while a writer was in the
@@ -278,7 +289,9 @@ class FileBackend:
                 self._repair(opened, item)
                 raise
             try:
-                self._index.upsert(opened.key, Row.from_document(document, summarize(document), stat))
+                row = Row.from_document(document, summarize(document), stat)
+                kind = "execution.created" if current is None else "execution.updated"
+                self._index.upsert(opened.key, row, (kind, _execution_change(project, document, row.summary)))
             except sqlite3.Error:
                 # The document is durable, so the write succeeded; the index is derived and behind by one
                 # row: open the project again on next use, which reconciles it from the files.
@@ -300,7 +313,7 @@ class FileBackend:
             except StorehouseError:
                 self._repair(opened, item)
                 raise
-            self._index.remove(opened.key, item)
+            self._index.remove(opened.key, item, _deleted(project, item) if existed else None)
         if not existed:
             raise NotFound(f"execution {item} not found in project {project}")
 
@@ -332,7 +345,7 @@ class FileBackend:
                         f"deleted {deleted} of the {len(items)} executions of project {project}, then could not "
                         f"delete {path}: {exc.strerror or exc}; retry to delete the rest"
                     ) from exc
-                self._index.remove(opened.key, item)
+                self._index.remove(opened.key, item, _deleted(project, item))
         self.io.fsync_dir(opened.directory)  # one directory fsync makes every unlink above durable
         return deleted
 
@@ -567,6 +580,7 @@ class FileBackend:
         """Drop from the copied index the rows of files changed at or after since: the copy re-reads them."""
         copied = Index(copy)
         try:
+            copied.new_epoch()  # event ids of the original must not resume on the copy as if it were the same
             for name in projects:
                 key = copied.find_project(name)
                 if key is not None:
@@ -620,6 +634,16 @@ class FileBackend:
         finally:
             os.close(out)
         return len(data)
+
+
+def _execution_change(project: str, document: JSONObject, summary: bytes) -> bytes:
+    """The data of an execution.created / execution.updated change: ids, version and the run's summary."""
+    head = orjson.dumps({"projectId": project, "executionId": document["id"], "version": document["version"]})
+    return head[:-1] + b',"execution":' + summary + b"}"
+
+
+def _deleted(project: str, item: str) -> tuple[str, bytes]:
+    return "execution.deleted", orjson.dumps({"projectId": project, "executionId": item})
 
 
 def _identity(directory: Path) -> tuple[int, ...]:

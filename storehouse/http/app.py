@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from ..config import Settings
 from ..errors import MethodNotAllowed, NotFound, StorehouseError
 from ..store import AsyncStorehouse, Storehouse
+from .events import ROUTES as EVENT_ROUTES
 from .executions import ROUTES as EXECUTION_ROUTES
 from .executions import json_response
 from .history import ROUTES as HISTORY_ROUTES
@@ -86,6 +87,7 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
         routes=[
             *EXECUTION_ROUTES,
             *HISTORY_ROUTES,
+            *EVENT_ROUTES,
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/", index_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB), name="web"),

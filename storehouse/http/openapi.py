@@ -11,6 +11,7 @@ from .. import __version__
 from ..history import TYPES
 from ..index import STATUSES
 from ..models import Execution, TokenUsage, _Model
+from .events import EVENT_PARAMETERS
 from .executions import LIST_PARAMETERS
 from .history import HISTORY_PARAMETERS
 from .params import QueryParameter
@@ -281,6 +282,36 @@ def build_openapi() -> dict[str, Any]:
         },
     }
     paths.update(_history_paths(keys, project, ok, body, errors, errors_with_body))
+    paths["/api/projects/{projectId}/events"] = {
+        "parameters": [project],
+        "get": {
+            "summary": "Follow the project's changes as Server-Sent Events (resume with Last-Event-ID)",
+            "description": (
+                "Opens with a `ready` event (or `reset`, when the Last-Event-ID cannot be resumed: reload), "
+                "then one event per change: `execution.created`, `execution.updated`, `execution.deleted`, "
+                "`history.appended`, each with an id to resume from and a JSON object as data. "
+                "Changes made by other processes arrive within a second."
+            ),
+            "operationId": "followEvents",
+            "parameters": [
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "resume after this event id (sent by EventSource when it reconnects)",
+                },
+                *[_parameter(p) for p in EVENT_PARAMETERS],
+            ],
+            "responses": {
+                "200": {
+                    "description": "the event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                **errors,
+            },
+        },
+    }
     return {
         "openapi": "3.1.0",
         "info": {

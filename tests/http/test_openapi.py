@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from storehouse.http.events import ROUTES as EVENT_ROUTES
 from storehouse.http.executions import ROUTES as EXECUTION_ROUTES
 from storehouse.http.history import ROUTES as HISTORY_ROUTES
 from storehouse.models import Execution
@@ -33,6 +34,7 @@ DOCUMENTED = {
     ("/api/projects/{projectId}/history/cleanup", "post"),
     ("/api/projects/{projectId}/settings", "get"),
     ("/api/projects/{projectId}/settings", "put"),
+    ("/api/projects/{projectId}/events", "get"),
 }
 LIST_PARAMETERS = {"status", "taskId", "tag", "startedAfter", "startedBefore", "sort", "limit", "offset", "cursor"}
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
@@ -76,7 +78,12 @@ async def test_openapi_documents_every_api_route(openapi: dict[str, Any]) -> Non
 
 
 async def test_openapi_documents_every_route_the_app_serves(openapi: dict[str, Any]) -> None:
-    served = {(route.path, method.lower()) for route in (*EXECUTION_ROUTES, *HISTORY_ROUTES) for method in route.methods or () if method != "HEAD"}
+    served = {
+        (route.path, method.lower())
+        for route in (*EXECUTION_ROUTES, *HISTORY_ROUTES, *EVENT_ROUTES)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
     assert served == operations(openapi)
 
 

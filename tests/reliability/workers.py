@@ -331,8 +331,8 @@ def plant(bug: str) -> None:
     elif bug == "late-index":
         upsert = Index.upsert
 
-        def late_upsert(self: Index, p: int, row: Row) -> None:
-            timer = threading.Timer(0.03, upsert, (self, p, row))
+        def late_upsert(self: Index, p: int, row: Row, change: tuple[str, bytes] | None = None) -> None:
+            timer = threading.Timer(0.03, upsert, (self, p, row, change))
             _late_writes.append(timer)
             timer.start()
 
