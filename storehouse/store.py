@@ -293,6 +293,10 @@ class Storehouse:
         """The createdAt of the oldest entry a read would return, or None."""
         return self._history.oldest(check_id(project, "projectId"), task_id, now_timestamp())
 
+    def history_projects(self) -> list[str]:
+        """Every project that has a history directory, sorted."""
+        return self._history.projects()
+
     def prune_history(self, project: str) -> int:
         """Remove expired entries (and entries beyond the cap) from the files now; return how many went."""
         return self._history.prune(check_id(project, "projectId"), now_timestamp())
@@ -524,6 +528,9 @@ class AsyncStorehouse:
 
     async def oldest_history(self, project: str, task_id: str) -> str | None:
         return await self._read(self.sync.oldest_history, project, task_id)
+
+    async def history_projects(self) -> list[str]:
+        return await self._read(self.sync.history_projects)
 
     async def prune_history(self, project: str) -> int:
         return await self._run(self.sync.prune_history, project)

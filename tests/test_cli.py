@@ -98,3 +98,18 @@ def test_data_dir_comes_from_the_environment(
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "serve" in capsys.readouterr().out
+
+
+def test_names_that_look_like_markup_or_emoji_codes_print_as_they_are(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Storehouse(data_dir) as store:
+        made = store.create_execution("demo", name=":smile: [/] [b]x", status="completed")["id"]
+    assert main(["show", "demo", made, "--data-dir", str(data_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == ":smile: [/] [b]x"
+    assert main(["ls", "demo", "--json", "--data-dir", str(data_dir)]) == 0
+    assert json.loads(capsys.readouterr().out)["executions"][0]["name"] == ":smile: [/] [b]x"
+    assert main(["ls", "demo", "--data-dir", str(data_dir)]) == 0  # rich raised MarkupError on "[/]"
+    table = capsys.readouterr().out
+    assert "[/]" in table
+    assert "[b]x" in table

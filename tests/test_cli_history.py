@@ -1,0 +1,376 @@
+"""The history commands of the storehouse CLI (issue #5): history add/ls/count/rm/settings and prune."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from storehouse import Storehouse
+from storehouse.cli import main
+
+EXPIRED = "2020-01-01T00:00:00.000Z"  # long past any time-to-live
+
+
+def _run(data_dir: Path, *argv: str) -> int:
+    return main([*argv, "--data-dir", str(data_dir)])
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, data: str | bytes) -> None:
+    raw = data.encode() if isinstance(data, str) else data
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+
+
+def _lines(printed: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in printed.split("\n") if line]  # not splitlines(): U+2028 is in a string
+
+
+def _history_file(data_dir: Path, project: str = "demo", task: str = "T-1") -> Path:
+    return data_dir / "projects" / project / "history" / f"{task}.jsonl"
+
+
+def test_add_one_entry_from_flags(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["history", "add", "demo", "T-1", "--type", "chat_message", "--content", "hi", "--role", "planner"]
+    argv += ["--workspace-id", "w1", "--session-id", "s1", "--execution-id", "run-1", "--metadata", '{"n": 1}']
+    assert _run(data_dir, *argv, "--created-at", "2099-01-02T03:04:05+01:00") == 0
+    assert capsys.readouterr().out == "added 1 entry to demo/T-1: id 1\n"
+    with Storehouse(data_dir) as store:
+        [entry] = store.list_history("demo", "T-1").entries
+    assert entry == {
+        "id": 1,
+        "taskId": "T-1",
+        "type": "chat_message",
+        "executionId": "run-1",
+        "workspaceId": "w1",
+        "sessionId": "s1",
+        "role": "planner",
+        "content": "hi",
+        "metadata": {"n": 1},
+        "createdAt": "2099-01-02T02:04:05.000Z",
+        "expiresAt": "2099-01-22T02:04:05.000Z",
+    }
+
+
+def test_add_reads_content_from_stdin_and_prints_json_lines(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stdin(monkeypatch, "line one\nline two: [bold]é[/] :smile:\n")
+    assert _run(data_dir, "history", "add", "demo", "T-1", "--type", "log", "--content", "-", "--json") == 0
+    [printed] = _lines(capsys.readouterr().out)
+    assert printed["content"] == "line one\nline two: [bold]é[/] :smile:\n"  # as is: no markup, no emoji codes
+    assert (printed["id"], printed["type"]) == (1, "log")
+
+
+def test_ls_prints_a_table_and_a_footer(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", [{"type": "agent_start", "role": "planner", "content": "[red]plan[/]"}])
+        store.add_history("demo", "T-1", [{"type": "log", "content": "x" * 500} for _ in range(3)])
+    assert _run(data_dir, "history", "ls", "demo", "T-1", "--limit", "2") == 0
+    printed = capsys.readouterr().out
+    assert "demo/T-1: history" in printed
+    for word in ("createdAt", "type", "role", "content", "agent_start", "planner", "[red]pl", "log"):
+        assert word in printed
+    assert "task" not in printed.split("\n")[2]  # the task column is there only across tasks
+    assert "x" * 100 not in printed
+    assert "…" in printed  # long content is shortened
+    assert printed.splitlines()[-1] == "2 of 4 entries"
+
+
+def test_ls_across_tasks_shows_the_task_of_each_entry(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", {"type": "log", "createdAt": "2099-01-01T00:00:02Z"})
+        store.add_history("demo", "T-2", {"type": "error", "createdAt": "2099-01-01T00:00:01Z"})
+    assert _run(data_dir, "history", "ls", "demo") == 0
+    printed = capsys.readouterr().out
+    assert "task" in printed
+    assert printed.index("T-2") < printed.index("T-1")  # time order across tasks
+    assert printed.splitlines()[-1] == "2 of 2 entries"
+    assert _run(data_dir, "history", "ls", "demo", "--json") == 0
+    assert [e["taskId"] for e in _lines(capsys.readouterr().out)] == ["T-2", "T-1"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "ids"),
+    [
+        ([], [1, 2, 3, 4]),
+        (["--type", "chat_message,error"], [1, 3]),
+        (["--workspace-id", "w1"], [1, 3]),
+        (["--session-id", "s2"], [3]),
+        (["--execution-id", "run-9"], [2]),
+        (["--since", "2099-01-01T00:00:02Z"], [2, 3, 4]),
+        (["--until", "2099-01-01T00:00:02Z"], [1]),
+        (["--limit", "2", "--offset", "1"], [2, 3]),
+        (["--desc", "--limit", "3"], [4, 3, 2]),
+    ],
+)
+def test_ls_filters_and_pages(
+    flags: list[str], ids: list[int], data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history(
+            "demo",
+            "T-1",
+            [
+                {"type": "chat_message", "workspaceId": "w1", "sessionId": "s1", "createdAt": "2099-01-01T00:00:01Z"},
+                {"type": "log", "workspaceId": "w2", "executionId": "run-9", "createdAt": "2099-01-01T00:00:02Z"},
+                {"type": "error", "workspaceId": "w1", "sessionId": "s2", "createdAt": "2099-01-01T00:00:03Z"},
+                {"type": "result", "createdAt": "2099-01-01T00:00:04Z"},
+            ],
+        )
+    assert _run(data_dir, "history", "ls", "demo", "T-1", "--json", *flags) == 0
+    assert [e["id"] for e in _lines(capsys.readouterr().out)] == ids
+
+
+def test_ls_json_pipes_into_add_file_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, copy = tmp_path / "source", tmp_path / "copy"
+    with Storehouse(source) as store:
+        store.add_history(
+            "demo",
+            "T-1",
+            [
+                {
+                    "type": "agent_turn",
+                    "role": "coder",
+                    "content": "naïve [b]x[/] :smile: \u2028",
+                    "metadata": {"k": [1]},
+                },
+                {"type": "execution_step", "executionId": "run-1", "workspaceId": "w", "sessionId": "s"},
+                {"type": "log", "createdAt": "2099-05-06T07:08:09.123Z"},
+            ],
+        )
+    assert _run(source, "history", "ls", "demo", "T-1", "--json") == 0
+    exported = capsys.readouterr().out
+    assert exported.count("\n") == 3
+    _stdin(monkeypatch, exported)
+    assert _run(copy, "history", "add", "demo", "T-1", "--file", "-") == 0
+    assert capsys.readouterr().out == "added 3 entries to demo/T-1: ids 1-3\n"
+    assert _run(copy, "history", "ls", "demo", "T-1", "--json") == 0
+    assert capsys.readouterr().out == exported
+
+
+def test_add_file_reads_a_path_and_skips_blank_lines(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = tmp_path / "in.jsonl"
+    lines.write_text('{"type": "log", "content": "a"}\n\n   \n{"type": "result", "content": "b"}')
+    assert _run(data_dir, "history", "add", "demo", "T-1", "--file", str(lines), "--json") == 0
+    assert [(e["id"], e["content"]) for e in _lines(capsys.readouterr().out)] == [(1, "a"), (2, "b")]
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ('{"type": "log", ', "line 3: not JSON"),
+        ('{"type": "gossip"}', "line 3: type must be one of"),
+        ('["log"]', "line 3: a history entry must be a JSON object, got"),
+        ('{"type": "log", "metadata": [1]}', "line 3: metadata must be a JSON object or null"),
+        ('{"type": "log", "createdAt": "yesterday"}', "line 3: createdAt must be an RFC 3339 timestamp"),
+        ('{"type": "log", "taskId": "T-2"}', "line 3: taskId is 'T-2' in the body but 'T-1' in the path"),
+        ('{"type": "log", "colour": "red"}', "line 3: unknown field 'colour'"),
+    ],
+)
+def test_add_file_with_one_bad_line_adds_nothing_and_names_the_line(
+    bad_line: str, message: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", {"type": "log", "content": "before"})
+    before = _history_file(data_dir).read_bytes()
+    lines = tmp_path / "in.jsonl"
+    lines.write_text(f'{{"type": "log"}}\n{{"type": "result"}}\n{bad_line}\n{{"type": "log"}}\n')
+    assert _run(data_dir, "history", "add", "demo", "T-1", "--file", str(lines)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {lines}, line 3: ")
+    assert message in captured.err
+    assert captured.out == ""
+    assert _history_file(data_dir).read_bytes() == before
+
+
+def test_add_file_from_stdin_names_stdin_in_errors(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _stdin(monkeypatch, b'{"type": "log"}\n\xff\n')
+    assert _run(data_dir, "history", "add", "demo", "T-1", "--file", "-") == 1
+    assert "error: stdin, line 2: not JSON" in capsys.readouterr().err
+    assert not _history_file(data_dir).exists()
+
+
+@pytest.mark.parametrize(
+    ("contents", "message"),
+    [(None, "No such file or directory"), ("", "holds no entries"), ("\n \n", "holds no entries")],
+)
+def test_add_file_missing_or_empty_is_an_error(
+    contents: str | None, message: str, data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = tmp_path / "in.jsonl"
+    if contents is not None:
+        lines.write_text(contents)
+    assert _run(data_dir, "history", "add", "demo", "T-1", "--file", str(lines)) == 1
+    assert message in capsys.readouterr().err
+    assert not _history_file(data_dir).exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--type", "gossip"], "type must be one of"),
+        (["--type", "log", "--metadata", "{"], "--metadata must be a JSON object, got text that is not JSON"),
+        (["--type", "log", "--metadata", "[1]"], "metadata must be a JSON object or null, got"),
+        (["--type", "log", "--created-at", "soon"], "createdAt must be an RFC 3339 timestamp"),
+        (["--type", "log", "--workspace-id", "w 1"], "workspaceId must be 1-128 characters"),
+    ],
+)
+def test_add_with_an_invalid_flag_changes_nothing(
+    flags: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", {"type": "log"})
+    before = _history_file(data_dir).read_bytes()
+    assert _run(data_dir, "history", "add", "demo", "T-1", *flags) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err
+    assert _history_file(data_dir).read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["history"], "usage: storehouse history"),
+        (["history", "add", "demo", "T-1"], "one of the arguments --type --file is required"),
+        (["history", "add", "demo", "T-1", "--type", "log", "--file", "x"], "not allowed with argument"),
+        (["history", "add", "demo", "T-1", "--file", "x", "--content", "hi"], "leave out --content"),
+        (["history", "ls"], "required: project"),
+        (["history", "count", "demo"], "required: task"),
+        (["history", "ls", "demo", "--limit", "many"], "invalid int value"),
+        (["history", "settings", "demo", "--ttl-days", "1.5"], "invalid int value"),
+    ],
+)
+def test_bad_usage_exits_2(argv: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        _run(data_dir, *argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (data_dir / "projects").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["history", "ls", "demo", "T-1", "--limit", "0"], "limit must be between 1 and 1000, got 0"),
+        (["history", "ls", "demo", "--type", "log,gossip"], "got 'gossip'"),
+        (["history", "ls", "demo", "--since", "soon"], "since must be an RFC 3339 timestamp"),
+        (["history", "ls", "../etc"], "projectId"),
+        (["history", "count", "demo", "../T"], "taskId"),
+        (["history", "rm", "demo", "../T"], "taskId"),
+        (["history", "add", "..", "T-1", "--type", "log"], "projectId"),
+        (["prune", "../etc"], "projectId"),
+    ],
+)
+def test_invalid_values_exit_1_with_the_message(
+    argv: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(data_dir, *argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ")
+    assert message in err
+
+
+def test_count_and_rm(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", [{"type": "log"}, {"type": "log"}, {"type": "log", "createdAt": EXPIRED}])
+    assert _run(data_dir, "history", "count", "demo", "T-1") == 0
+    assert capsys.readouterr().out == "2\n"  # the expired entry is not counted
+    assert _run(data_dir, "history", "rm", "demo", "T-1") == 0
+    assert capsys.readouterr().out == "deleted 2 entries of demo/T-1\n"
+    assert not _history_file(data_dir).exists()
+    assert _run(data_dir, "history", "count", "demo", "T-1") == 0
+    assert _run(data_dir, "history", "rm", "demo", "T-1") == 0
+    assert capsys.readouterr().out == "0\ndeleted 0 entries of demo/T-1\n"
+
+
+def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", [{"type": "log", "content": f"c{n}"} for n in range(5)])
+    assert _run(data_dir, "history", "settings", "demo") == 0
+    assert capsys.readouterr().out == "historyTtlDays 20\nhistoryMaxEntriesPerTask 100\n"
+    assert _run(data_dir, "history", "settings", "demo", "--max-entries", "2", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 2}
+    assert _run(data_dir, "history", "settings", "demo", "--ttl-days", "7") == 0
+    assert capsys.readouterr().out == "historyTtlDays 7\nhistoryMaxEntriesPerTask 2\n"
+    assert _run(data_dir, "history", "ls", "demo", "T-1", "--json") == 0
+    assert [e["content"] for e in _lines(capsys.readouterr().out)] == ["c3", "c4"]
+    assert _run(data_dir, "history", "ls", "demo", "T-1") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "2 of 2 entries"
+    assert _run(data_dir, "history", "count", "demo", "T-1") == 0
+    assert capsys.readouterr().out == "2\n"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ttl-days", "0"], "historyTtlDays must be a whole number from 1 to 36500, got 0"),
+        (["--max-entries", "-1"], "historyMaxEntriesPerTask must be a whole number from 1 to 100000, got -1"),
+        (["--ttl-days", "5", "--max-entries", "100001"], "historyMaxEntriesPerTask must be a whole number"),
+    ],
+)
+def test_settings_out_of_range_change_nothing(
+    flags: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run(data_dir, "history", "settings", "demo", *flags) == 1
+    assert message in capsys.readouterr().err
+    assert _run(data_dir, "history", "settings", "demo", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+
+
+def test_prune_one_project_removes_back_filled_expired_entries(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("demo", "T-1", [*({"type": "log", "createdAt": EXPIRED} for _ in range(3)), {"type": "log"}])
+        store.add_history("other", "T-1", {"type": "log", "createdAt": EXPIRED})
+    assert len(_history_file(data_dir).read_bytes().splitlines()) == 4  # back-filled, kept on disk, never shown
+    assert _run(data_dir, "prune", "demo") == 0
+    assert capsys.readouterr().out == "demo: removed 3 entries\nremoved 3 entries in all from 1 project(s)\n"
+    assert len(_history_file(data_dir).read_bytes().splitlines()) == 1
+    assert len(_history_file(data_dir, "other").read_bytes().splitlines()) == 1  # another project is left alone
+    assert _run(data_dir, "history", "count", "demo", "T-1") == 0
+    assert capsys.readouterr().out == "1\n"
+    assert _run(data_dir, "prune", "demo") == 0
+    assert "demo: removed 0 entries" in capsys.readouterr().out
+
+
+def test_prune_every_project_reports_each_and_the_total(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.create_execution("runs-only", name="no history here")
+        store.add_history("alpha", "T-1", [{"type": "log", "createdAt": EXPIRED}, {"type": "log"}])
+        store.add_history("alpha", "T-2", [{"type": "log", "createdAt": EXPIRED}, {"type": "log"}])
+        store.add_history("beta", "T-1", [{"type": "log"} for _ in range(4)])
+        store.set_history_settings("beta", {"historyMaxEntriesPerTask": 1})
+        store.add_history("gamma", "T-1", {"type": "log"})
+    assert _run(data_dir, "prune") == 0
+    assert capsys.readouterr().out == (
+        "alpha: removed 2 entries\nbeta: removed 3 entries\ngamma: removed 0 entries\n"
+        "removed 5 entries in all from 3 project(s)\n"
+    )
+    assert len(_history_file(data_dir, "beta").read_bytes().splitlines()) == 1
+    assert _run(data_dir, "prune", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == {"projects": {"alpha": 0, "beta": 0, "gamma": 0}, "deleted": 0}
+
+
+def test_prune_with_no_data_reports_nothing(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(data_dir, "prune") == 0
+    assert capsys.readouterr().out == "removed 0 entries in all from 0 project(s)\n"
+
+
+def test_history_data_dir_comes_from_the_environment(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STOREHOUSE_DATA_DIR", str(data_dir))
+    assert main(["history", "add", "demo", "T-1", "--type", "log"]) == 0
+    assert main(["history", "count", "demo", "T-1"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1"
+    assert _history_file(data_dir).exists()
