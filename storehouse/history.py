@@ -5,9 +5,11 @@ lines followed by an fsync (``FileIO.append_durably``), made while the task's lo
 writers never interleave and ``id`` grows by one per entry. A crash can leave a torn last line: readers skip
 it, and the next append cuts it off first. A failed append (a full disk) leaves the file as it was.
 
-Retention is applied on every read, whatever the clean-up last did: an entry past its ``expiresAt`` is never
-returned, nor more than the newest ``max_entries``. The file compacts itself (an atomic rewrite of the
-entries still kept) once it holds more than twice ``max_entries`` lines, so it stays small by itself.
+Retention is applied on every read, whatever the clean-up last did: an entry past its ``expiresAt`` (or past
+``createdAt`` + the project's ttl, if that is sooner) is never returned, nor any entry but those of the task's
+newest ``max_entries`` ids (FIFO by arrival). The file compacts itself (an atomic rewrite of the entries still
+shown) once it holds more than twice ``max_entries`` lines, so it stays small by itself. When the newest entry
+is hidden, compaction, clean-up and delete leave a tombstone of its id (``{"id": N}``) so ids never restart.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def validate_entry(data: object, task_id: str, now: str, retention: Retention) -
     if data.get("taskId") not in (None, task_id):
         raise InvalidBody(f"taskId is {data['taskId']!r} in the body but {task_id!r} in the path; leave it out")
     kind = data.get("type")
-    if kind not in TYPES:
+    if not isinstance(kind, str) or kind not in TYPES:
         raise InvalidBody(f"type must be one of {', '.join(sorted(TYPES))}; got {kind!r}")
     entry: JSONObject = {"taskId": task_id, "type": kind}
     for name in TEXT_FIELDS:
@@ -83,10 +85,24 @@ def validate_entry(data: object, task_id: str, now: str, retention: Retention) -
     entry["metadata"] = metadata
     try:
         created = normalize_timestamp(data["createdAt"]) if data.get("createdAt") is not None else now
-    except ValueError:
-        raise InvalidBody(f"createdAt must be an RFC 3339 timestamp, got {data['createdAt']!r}") from None
+        expires = format_timestamp(parse_timestamp(created) + timedelta(days=retention.ttl_days))
+    except (ValueError, OverflowError):
+        raise InvalidBody(
+            f"createdAt must be an RFC 3339 timestamp at least {retention.ttl_days} days before the year 10000, "
+            f"got {data['createdAt']!r}"
+        ) from None
     entry["createdAt"] = created
-    entry["expiresAt"] = format_timestamp(parse_timestamp(created) + timedelta(days=retention.ttl_days))
+    entry["expiresAt"] = expires
+    # id and expiresAt are the store's to give (an exported entry can be added back as it is), but they
+    # must still be what they claim to be
+    given_id = data.get("id")
+    if given_id is not None and (isinstance(given_id, bool) or not isinstance(given_id, int) or given_id < 1):
+        raise InvalidBody(f"id is given by the store; if sent it must be a positive whole number, got {given_id!r}")
+    if data.get("expiresAt") is not None:
+        try:
+            normalize_timestamp(data["expiresAt"])
+        except ValueError:
+            raise InvalidBody(f"expiresAt must be an RFC 3339 timestamp, got {data['expiresAt']!r}") from None
     unknown = sorted(set(data) - {"id", "taskId", "type", "metadata", "createdAt", "expiresAt", *TEXT_FIELDS})
     if unknown:
         raise InvalidBody(f"unknown field {unknown[0]!r} in a history entry")
@@ -110,9 +126,43 @@ def read_entries(path: Path) -> list[JSONObject]:
 
 
 def visible(entries: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
-    """What a read may return: not expired, and only the newest ``max_entries`` (oldest first)."""
-    live = [entry for entry in entries if str(entry.get("expiresAt", "")) > now]
-    return live[-retention.max_entries :] if retention.max_entries else []
+    """What a read may return, in file (id) order: the entries among the task's newest ``max_entries`` ids
+    that have not expired.
+
+    The cap counts ids, not lines, so whether a clean-up removed an expired entry never changes which others
+    a read shows. An entry expires at its ``expiresAt`` or ``ttl_days`` after its ``createdAt``, whichever is
+    sooner: a lower ttl applies to every entry at once.
+    """
+    if not entries or retention.max_entries < 1:
+        return []
+    first_id = max(int(entry["id"]) for entry in entries) - retention.max_entries
+    born_after = format_timestamp(parse_timestamp(now) - timedelta(days=retention.ttl_days))
+    return [
+        entry
+        for entry in entries
+        if entry["id"] > first_id
+        and str(entry.get("expiresAt", "")) > now
+        and str(entry.get("createdAt", "")) > born_after
+    ]
+
+
+def kept(entries: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
+    """What a clean-up keeps of a file: the visible entries, and when the newest entry is hidden, a tombstone
+    of it (``{"id": N}``, nothing else), so that ids go on from it and never start again at 1."""
+    keep = visible(entries, now, retention)
+    newest = max(entries, key=lambda entry: int(entry["id"]), default=None)
+    if newest is not None and (not keep or keep[-1] is not newest):
+        keep.append({"id": newest["id"]})
+    return keep
+
+
+def shown(entry: JSONObject, retention: Retention) -> JSONObject:
+    """An entry as a read returns it: ``expiresAt`` brought forward when a lower ttl ends it sooner."""
+    try:
+        ends = format_timestamp(parse_timestamp(entry["createdAt"]) + timedelta(days=retention.ttl_days))
+    except (ValueError, OverflowError):
+        return entry
+    return {**entry, "expiresAt": ends} if ends < str(entry.get("expiresAt", "")) else entry
 
 
 def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
@@ -129,11 +179,7 @@ def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: R
     added = [{"id": next_id + n, **entry} for n, entry in enumerate(new)]
     lines = b"".join(orjson.dumps(entry) + b"\n" for entry in added)
     if len(existing) + len(added) > 2 * max(retention.max_entries, 1):
-        everything = existing + added
-        kept = visible(everything, now, retention)
-        if not kept or kept[-1] is not everything[-1]:
-            kept.append(everything[-1])  # the newest line stays, even expired: ids go on from it, never back to 1
-        io.replace_durably(path, b"".join(orjson.dumps(entry) + b"\n" for entry in kept))
+        io.replace_durably(path, _lines(kept(existing + added, now, retention)))
     else:
         io.append_durably(path, lines)
     return added
@@ -218,17 +264,23 @@ class HistoryStore:
         return visible(read_entries(self.path(project, task)), now, self._retention(project))
 
     def read(self, project: str, task: str, query: HistoryQuery, now: str) -> tuple[list[JSONObject], int]:
-        """A page of a task's entries and the number of all matches."""
-        matching = [entry for entry in self.entries(project, task, now) if query.matches(entry)]
-        return _page(matching, query), len(matching)
+        """A page of a task's entries (ordered by createdAt, then id) and the number of all matches."""
+        return self._read_tasks(project, [task], query, now)
 
     def read_all(self, project: str, query: HistoryQuery, now: str) -> tuple[list[JSONObject], int]:
         """A page of the entries of every task of a project (ordered by createdAt, then task, then id)."""
+        return self._read_tasks(project, self.tasks(project), query, now)
+
+    def _read_tasks(
+        self, project: str, tasks: list[str], query: HistoryQuery, now: str
+    ) -> tuple[list[JSONObject], int]:
+        retention = self._retention(project)
         matching = []
-        for task in self.tasks(project):
-            matching += [entry for entry in self.entries(project, task, now) if query.matches(entry)]
+        for task in tasks:
+            entries = visible(read_entries(self.path(project, task)), now, retention)
+            matching += [entry for entry in entries if query.matches(entry)]
         matching.sort(key=lambda entry: (str(entry["createdAt"]), str(entry["taskId"]), int(entry["id"])))
-        return _page(matching, query), len(matching)
+        return [shown(entry, retention) for entry in _page(matching, query)], len(matching)
 
     def tasks(self, project: str) -> list[str]:
         """The tasks of a project that have a history file."""
@@ -239,16 +291,25 @@ class HistoryStore:
         return sorted(name[:-6] for name in names if name.endswith(".jsonl") and is_valid_id(name[:-6]))
 
     def delete(self, project: str, task: str, now: str) -> int:
-        """Delete a task's history; return how many entries a read would have shown."""
+        """Delete a task's history; return how many entries a read would have shown.
+
+        The file keeps a tombstone of the newest id (``{"id": N}``), so the task's next entry is N + 1.
+        """
         path = self.path(project, task)
         with self._locks.document(project, f"history/{task}"):
-            shown = len(visible(read_entries(path), now, self._retention(project)))
-            self.io.unlink_durably(path)
-        return shown
+            entries = read_entries(path)
+            count = len(visible(entries, now, self._retention(project)))
+            if entries:  # a tombstone of the newest keeps ids going on from it
+                tombstone = _lines([{"id": max(int(entry["id"]) for entry in entries)}])
+                if read_bytes(path) != tombstone:
+                    self.io.replace_durably(path, tombstone)
+            else:
+                self.io.unlink_durably(path)
+        return count
 
     def oldest(self, project: str, task: str, now: str) -> str | None:
-        shown = self.entries(project, task, now)
-        return min(str(entry["createdAt"]) for entry in shown) if shown else None
+        entries = self.entries(project, task, now)
+        return min(str(entry["createdAt"]) for entry in entries) if entries else None
 
     def projects(self) -> list[str]:
         """Projects with a history directory (a symlinked project or history directory is left out)."""
@@ -272,11 +333,14 @@ class HistoryStore:
         A problem is a file that is not a ``<taskId>.jsonl`` regular file, a line that is not an entry, or a
         torn last line (a crash cut an append short; reads skip it and the next append removes it).
         """
+        problems: list[str] = []
+        settings = read_bytes(self.directory(project).parent / "settings.json")
+        if settings is not None and not _is_settings(settings):
+            problems.append(f"{project}/settings.json: not valid settings; the defaults apply until they are set again")
         try:
             names = sorted(os.listdir(self.directory(project)))
         except (FileNotFoundError, NotADirectoryError):
-            return 0, []
-        problems: list[str] = []
+            return 0, problems
         for name in names:
             where = f"{project}/history/{name}"
             if is_temp_name(name):
@@ -300,22 +364,52 @@ class HistoryStore:
     def prune(self, project: str, now: str) -> int:
         """Physically remove the entries no read can see any more (expired, or beyond the cap); return how many.
 
-        The newest line of a task stays even when it is hidden, so that ids go on from it and never restart.
+        When a task's newest entry is hidden, a tombstone of its id stays (``{"id": N}``) so ids never restart.
         """
         retention = self._retention(project)
         removed = 0
         for task in self.tasks(project):
-            path = self.path(project, task)
             with self._locks.document(project, f"history/{task}"):
-                everything = read_entries(path)
-                keep = visible(everything, now, retention)
-                if everything and (not keep or keep[-1] is not everything[-1]):
-                    keep.append(everything[-1])
-                if len((read_bytes(path) or b"").splitlines()) == len(keep):
-                    continue  # nothing hidden, nothing damaged: leave the file alone
-                self.io.replace_durably(path, b"".join(orjson.dumps(entry) + b"\n" for entry in keep))
-                removed += len(everything) - len(keep)
+                removed += self._prune_task(project, task, now, retention)
         return removed
+
+    def change_retention(self, project: str, retention: Retention, now: str, write: Callable[[], None]) -> None:
+        """Switch a project to new retention settings (``write`` stores them), holding every writer off.
+
+        What the old settings hide is removed first, so a higher cap or a longer ttl never brings back an
+        entry that reads stopped showing: the new settings apply to the entries that were still visible.
+        """
+        old = self._retention(project)
+        with self._locks.project_exclusive(project):
+            if retention.max_entries > old.max_entries or retention.ttl_days > old.ttl_days:
+                for task in self.tasks(project):
+                    self._prune_task(project, task, now, old)
+            write()
+
+    def _prune_task(self, project: str, task: str, now: str, retention: Retention) -> int:
+        path = self.path(project, task)
+        everything = read_entries(path)
+        keep = kept(everything, now, retention)
+        data = _lines(keep)
+        if read_bytes(path) == data:
+            return 0  # nothing hidden, nothing damaged: leave the file alone
+        self.io.replace_durably(path, data)
+        return sum(1 for entry in everything if len(entry) > 1) - sum(1 for entry in keep if len(entry) > 1)
+
+
+def _lines(entries: list[JSONObject]) -> bytes:
+    return b"".join(orjson.dumps(entry) + b"\n" for entry in entries)
+
+
+def _is_settings(raw: bytes) -> bool:
+    try:
+        values = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(values, dict) and all(
+        isinstance(values.get(name), int) and not isinstance(values.get(name), bool) and values[name] > 0
+        for name in ("historyTtlDays", "historyMaxEntriesPerTask")
+    )
 
 
 def _is_entry(line: bytes) -> bool:

@@ -286,7 +286,7 @@ class Storehouse:
         return len(self._history.entries(check_id(project, "projectId"), task_id, now_timestamp()))
 
     def delete_history(self, project: str, task_id: str) -> int:
-        """Delete a task's history; return how many entries it had."""
+        """Delete a task's history; return how many entries it showed. Its ids go on (the next is not 1)."""
         return self._history.delete(check_id(project, "projectId"), task_id, now_timestamp())
 
     def oldest_history(self, project: str, task_id: str) -> str | None:
@@ -307,7 +307,11 @@ class Storehouse:
         return {"historyTtlDays": retention.ttl_days, "historyMaxEntriesPerTask": retention.max_entries}
 
     def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
-        """Change a project's retention (either key may be left out); InvalidBody for a bad value."""
+        """Change a project's retention (either key may be left out); InvalidBody for a bad value.
+
+        A lower ttl or cap applies to every read at once. A higher one applies from now on: what the old
+        settings already hid is removed from the files first, and never shows again.
+        """
         current = self.history_settings(project)
         if not isinstance(settings, dict):
             raise InvalidBody("settings must be a JSON object")
@@ -320,8 +324,13 @@ class Storehouse:
                 raise InvalidBody(f"{name} must be a whole number from {low} to {high}, got {value!r}")
             current[name] = value
         path = self._history.directory(project).parent / "settings.json"
-        self._history.io.make_dirs(path.parent)
-        self._history.io.replace_durably(path, orjson.dumps(current, option=orjson.OPT_INDENT_2) + b"\n")
+
+        def write() -> None:
+            self._history.io.make_dirs(path.parent)
+            self._history.io.replace_durably(path, orjson.dumps(current, option=orjson.OPT_INDENT_2) + b"\n")
+
+        retention = Retention(current["historyTtlDays"], current["historyMaxEntriesPerTask"])
+        self._history.change_retention(project, retention, now_timestamp(), write)
         return current
 
     def _retention(self, project: str) -> Retention:

@@ -68,7 +68,7 @@ def test_count_oldest_and_delete(store: Storehouse) -> None:
     assert store.oldest_history("demo", "T-1") is not None
     assert store.delete_history("demo", "T-1") == 2
     assert store.list_history("demo", "T-1").total == 0
-    assert store.add_history("demo", "T-1", {"type": "log"})[0]["id"] == 1  # a deleted history starts again
+    assert store.add_history("demo", "T-1", {"type": "log"})[0]["id"] == 3  # ids go on after a delete
 
 
 def test_settings_change_what_reads_return(store: Storehouse) -> None:
@@ -77,7 +77,8 @@ def test_settings_change_what_reads_return(store: Storehouse) -> None:
     assert store.set_history_settings("demo", {"historyMaxEntriesPerTask": 3})["historyMaxEntriesPerTask"] == 3
     assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["2", "3", "4"]
     store.add_history("demo", "T-1", {"type": "log", "createdAt": "2020-01-01T00:00:00Z"})  # expired on arrival
-    assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["2", "3", "4"]
+    # it is never shown, but it is the newest of the three the cap keeps (FIFO by arrival): "2" goes
+    assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["3", "4"]
 
 
 @pytest.mark.parametrize(
@@ -94,11 +95,13 @@ def test_prune_removes_what_no_read_shows_and_ids_go_on(store: Storehouse, data_
     store.add_history("demo", "T-1", [{"type": "log", "createdAt": "2020-01-01T00:00:00Z"} for _ in range(4)])
     store.add_history("demo", "T-1", {"type": "log", "content": "live"})
     store.add_history("demo", "T-2", {"type": "log", "createdAt": "2020-01-01T00:00:00Z"})
-    assert store.prune_history("demo") == 4  # T-2's only entry stays on disk (hidden) so that its ids go on
+    assert store.prune_history("demo") == 5
     assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["live"]
     assert len((data_dir / "projects" / "demo" / "history" / "T-1.jsonl").read_bytes().splitlines()) == 1
+    # T-2's only entry became a tombstone of its id, so that its ids go on
+    assert (data_dir / "projects" / "demo" / "history" / "T-2.jsonl").read_bytes() == b'{"id":1}\n'
     assert store.add_history("demo", "T-2", {"type": "log"})[0]["id"] == 2
-    assert store.prune_history("demo") == 1  # now T-2's hidden entry can go: a newer one carries the ids
+    assert store.prune_history("demo") == 0  # the tombstone is no entry: it goes silently
 
 
 @pytest.mark.parametrize(
@@ -138,3 +141,12 @@ async def test_history_through_the_async_store(data_dir: Path) -> None:
         assert (await store.history_settings("demo"))["historyTtlDays"] == 5
         assert await store.prune_history("demo") == 0
         assert await store.delete_history("demo", "T-1") == 2
+
+
+def test_check_names_damaged_settings(store: Storehouse, data_dir: Path) -> None:
+    store.add_history("demo", "T-1", {"type": "log"})
+    assert store.check().problems == []
+    (data_dir / "projects" / "demo" / "settings.json").write_text('{"historyTtlDays": "soon"}')
+    assert store.check().problems == [
+        "demo/settings.json: not valid settings; the defaults apply until they are set again"
+    ]

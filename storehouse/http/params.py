@@ -106,10 +106,9 @@ def integer(values: Mapping[str, str], name: str, default: int) -> int:
     text = values.get(name)
     if text is None:
         return default
-    try:
-        return int(text.strip(), 10)
-    except ValueError:
-        raise InvalidParameter(f"{name} must be a whole number, got {text!r}") from None
+    if re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()) is None:  # int() would also take 1_0 and non-ASCII digits
+        raise InvalidParameter(f"{name} must be a whole number, got {text!r}")
+    return int(text.strip(), 10)
 
 
 def if_match(request: Request) -> int | None:
