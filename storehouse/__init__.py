@@ -19,7 +19,8 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .index import ListQuery, Page
-from .store import AsyncStorehouse, HistoryPage, Run, Storehouse
+from .recorder import Run
+from .store import AsyncStorehouse, HistoryPage, Storehouse
 
 __version__ = "0.1.0"
 

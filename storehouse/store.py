@@ -27,7 +27,7 @@ from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, R
 from .backends.base import BackupReport, Progress
 from .changes import BATCH, ChangeBatch, ChangeEvent, Ticker, event_id, parse_event_id, start
 from .config import Settings
-from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound, StorageError
+from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, InvalidRequest, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
 from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryQuery, HistoryStore, Retention
@@ -37,6 +37,7 @@ from .index import SORTS, STATUSES, ListQuery, Page, decode_cursor
 from .lane import Lane
 from .locks import LockTable
 from .models import FINAL_STATUSES, JSONObject, JSONValue, normalize_timestamp, now_timestamp
+from .recorder import Run, start_entry
 
 MAX_LIMIT = 1000
 DEFAULT_HISTORY_LIMIT = 100
@@ -346,24 +347,45 @@ class Storehouse:
         )
 
     @contextmanager
-    def record(self, project: str, name: str | None = None, **fields: JSONValue) -> Iterator[Run]:
+    def record(
+        self, project: str, name: str | None = None, *, history: bool | None = None, **fields: JSONValue
+    ) -> Iterator[Run]:
         """Record one run around a block: ``running`` on entry; on exit ``completed`` (with its duration),
         ``failed`` with the error text when the block raises (the error is re-raised), or ``cancelled`` on
         KeyboardInterrupt / task cancellation.
 
         The final write adds the run's tokens, cost and steps to what is stored then, keeping what others
-        wrote meanwhile; a final status someone else set (say ``cancelled``) is kept.
+        wrote meanwhile; a final status someone else set (say ``cancelled``) is kept. ``run.log(...)`` adds
+        entries to the history of the run's task as it goes; with ``history`` (the default when ``taskId``
+        is given) the start, each step and the end are logged there too (see ``storehouse.recorder``).
         """
-        run = Run(project, self.create_execution(project, {**fields, "name": name, "status": "running"}))
+        if history and not fields.get("taskId"):
+            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+        document = self.create_execution(project, {**fields, "name": name, "status": "running"})
+        task = document["taskId"]
+        logs = bool(task) if history is None else history
+
+        def append(entry: JSONObject) -> None:
+            self.add_history(project, task, entry)
+
+        run = Run(project, document, append if task else None, steps=logs)
+        if logs:
+            append(start_entry(document))
         try:
             yield run
         except Exception as exc:
             self.finish(run, "failed", _describe(exc))
+            if logs:
+                append(run.final_entry("failed", _describe(exc)))
             raise
         except BaseException as exc:
             self.finish(run, "cancelled", _describe(exc))
+            if logs:
+                append(run.final_entry("cancelled", _describe(exc)))
             raise
         self.finish(run, "completed")
+        if logs:
+            append(run.final_entry("completed", None))
 
     def finish(self, run: Run, status: str, error: str | None = None) -> JSONObject:
         """Save what a run collected and end it with status (unless it already ended); return the document."""
@@ -380,59 +402,6 @@ class Storehouse:
 
         run.document = self._write(run.project, run.id, build, None)
         return run.document
-
-
-class Run:
-    """The execution that ``record()`` keeps; what you set or add on it is saved when the block ends."""
-
-    def __init__(self, project: str, document: JSONObject) -> None:
-        self.project = project
-        self.id: str = document["id"]
-        self.document = document
-        self.fields: JSONObject = {}
-        self.tokens = {"input": 0, "output": 0}
-        self.cost = 0.0
-        self.steps: list[JSONObject] = []
-
-    @property
-    def output(self) -> JSONValue:
-        return self.fields.get("output")
-
-    @output.setter
-    def output(self, value: JSONValue) -> None:
-        self.fields["output"] = value
-
-    def set(self, **fields: JSONValue) -> None:
-        """Set fields (camelCase names, as in the JSON) to save when the block ends."""
-        self.fields.update(fields)
-
-    def add_tokens(self, input: int = 0, output: int = 0) -> None:
-        """Add to the run's token usage."""
-        self.tokens["input"] += input
-        self.tokens["output"] += output
-
-    def add_cost(self, usd: float) -> None:
-        """Add to the run's cost in USD."""
-        self.cost += usd
-
-    def add_step(self, name: str, **fields: JSONValue) -> None:
-        """Append a step (``agent``, ``status``, ``tokenUsage``, ``costUSD``, ``input``, ``output`` ...)."""
-        self.steps.append({"name": name, **fields})
-
-    def changes_to(self, current: JSONObject) -> JSONObject:
-        """The merge patch that adds this run's collected data to the stored document ``current``."""
-        changes = dict(self.fields)
-        if self.tokens["input"] or self.tokens["output"]:
-            usage = current["tokenUsage"]
-            changes["tokenUsage"] = {
-                "input": usage["input"] + self.tokens["input"],
-                "output": usage["output"] + self.tokens["output"],
-            }
-        if self.cost:
-            changes["costUSD"] = current["costUSD"] + self.cost
-        if self.steps:
-            changes["steps"] = [*current["steps"], *self.steps]
-        return changes
 
 
 class AsyncStorehouse:
@@ -575,18 +544,48 @@ class AsyncStorehouse:
                 yield batch
 
     @asynccontextmanager
-    async def record(self, project: str, name: str | None = None, **fields: JSONValue) -> AsyncIterator[Run]:
-        """The async form of ``Storehouse.record``."""
-        run = Run(project, await self.create_execution(project, {**fields, "name": name, "status": "running"}))
+    async def record(
+        self, project: str, name: str | None = None, *, history: bool | None = None, **fields: JSONValue
+    ) -> AsyncIterator[Run]:
+        """The async form of ``Storehouse.record``. ``run.log(...)`` returns at once: its entries are appended
+        in order in the background, and all of them before the block's end is recorded."""
+        if history and not fields.get("taskId"):
+            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+        document = await self.create_execution(project, {**fields, "name": name, "status": "running"})
+        task = document["taskId"]
+        logs = bool(task) if history is None else history
+        appends: list[asyncio.Task[list[JSONObject]]] = []
+
+        def append(entry: JSONObject) -> None:
+            previous = appends[-1] if appends else None
+
+            async def after_previous() -> list[JSONObject]:
+                if previous is not None:
+                    await asyncio.wait([previous])  # in order; its own error is raised by gather below
+                return await self.add_history(project, task, entry)
+
+            appends.append(asyncio.ensure_future(after_previous()))
+
+        async def end(status: str, error: str | None) -> None:
+            try:
+                await asyncio.gather(*appends)
+            finally:
+                await self._write(self.sync.finish, run, status, error)
+                if logs:
+                    await self.add_history(project, task, run.final_entry(status, error))
+
+        run = Run(project, document, append if task else None, steps=logs)
+        if logs:
+            append(start_entry(document))
         try:
             yield run
         except Exception as exc:
-            await self._write(self.sync.finish, run, "failed", _describe(exc))
+            await end("failed", _describe(exc))
             raise
         except BaseException as exc:
-            await asyncio.shield(self._write(self.sync.finish, run, "cancelled", _describe(exc)))
+            await asyncio.shield(end("cancelled", _describe(exc)))
             raise
-        await self._write(self.sync.finish, run, "completed")
+        await end("completed", None)
 
 
 @dataclass
