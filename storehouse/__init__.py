@@ -19,8 +19,9 @@ from .errors import (
     UnsupportedMediaType,
 )
 from .index import ListQuery, Page
+from .queries import HistoryPage
 from .recorder import Run
-from .store import AsyncStorehouse, HistoryPage, Storehouse
+from .store import AsyncStorehouse, Storehouse
 
 __version__ = "0.1.0"
 

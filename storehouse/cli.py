@@ -19,7 +19,8 @@ from .errors import InvalidBody, InvalidParameter, StorehouseError
 from .history import TYPES, Retention, validate_entry
 from .index import SORTS, STATUSES
 from .models import JSONObject, now_timestamp
-from .store import DEFAULT_HISTORY_LIMIT, DEFAULT_LIMIT, Storehouse
+from .queries import DEFAULT_HISTORY_LIMIT, DEFAULT_LIMIT
+from .store import Storehouse
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -17,7 +17,6 @@ import logging
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,20 +29,24 @@ from .config import Settings
 from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, InvalidRequest, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
-from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryQuery, HistoryStore, Retention
-from .history import TYPES as HISTORY_TYPES
+from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryStore, Retention
 from .ids import check_id, new_id
-from .index import SORTS, STATUSES, ListQuery, Page, decode_cursor
+from .index import Page
 from .lane import Lane
 from .locks import LockTable
-from .models import FINAL_STATUSES, JSONObject, JSONValue, normalize_timestamp, now_timestamp
+from .models import FINAL_STATUSES, JSONObject, JSONValue, now_timestamp
+from .queries import (
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    MAX_OFFSET,
+    HistoryPage,
+    make_history_query,
+    make_list_query,
+)
 from .recorder import Run, start_entry
 
-MAX_LIMIT = 1000
-DEFAULT_HISTORY_LIMIT = 100
-MAX_OFFSET = (1 << 63) - 1  # SQLite's integers are 64-bit
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
-DEFAULT_LIMIT = 50
 MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
 
 log = logging.getLogger("storehouse")
@@ -586,101 +589,6 @@ class AsyncStorehouse:
             await asyncio.shield(end("cancelled", _describe(exc)))
             raise
         await end("completed", None)
-
-
-@dataclass
-class HistoryPage:
-    """One page of history entries, and the number of all matches."""
-
-    entries: list[JSONObject]
-    total: int
-
-
-def make_history_query(
-    *,
-    type: str | Iterable[str] | None,
-    workspace_id: str | None,
-    session_id: str | None,
-    execution_id: str | None,
-    since: str | None,
-    until: str | None,
-    limit: int,
-    offset: int,
-    order: str,
-) -> HistoryQuery:
-    """Check history read parameters; InvalidParameter names the first bad one."""
-    types: tuple[str, ...] = ()
-    if type is not None:
-        parts = type.split(",") if isinstance(type, str) else list(type)
-        types = tuple(dict.fromkeys(part.strip() for part in parts))
-        for value in types:
-            if value not in HISTORY_TYPES:
-                raise InvalidParameter(f"type must be one or more of {', '.join(sorted(HISTORY_TYPES))}; got {value!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET:
-        raise InvalidParameter(f"offset must be between 0 and {MAX_OFFSET}, got {offset!r}")
-    if order not in ("asc", "desc"):
-        raise InvalidParameter(f"order must be asc or desc, got {order!r}")
-    for name, given_id in (("workspaceId", workspace_id), ("sessionId", session_id), ("executionId", execution_id)):
-        if given_id is not None:
-            check_id(given_id, name)
-    bounds: list[str | None] = []
-    for name, given in (("since", since), ("until", until)):
-        try:
-            bounds.append(None if given is None else normalize_timestamp(given))
-        except ValueError:
-            raise InvalidParameter(f"{name} must be an RFC 3339 timestamp, got {given!r}") from None
-    return HistoryQuery(types, workspace_id, session_id, execution_id, bounds[0], bounds[1], limit, offset, order)
-
-
-def make_list_query(
-    *,
-    status: str | Iterable[str] | None,
-    task_id: str | None,
-    tag: str | None,
-    started_after: str | None,
-    started_before: str | None,
-    sort: str,
-    limit: int,
-    offset: int,
-    cursor: str | None,
-) -> ListQuery:
-    """Check list parameters and build the query; InvalidParameter names the first bad one."""
-    statuses: tuple[str, ...] = ()
-    if status is not None:
-        parts = status.split(",") if isinstance(status, str) else list(status)
-        statuses = tuple(dict.fromkeys(part.strip() for part in parts))
-        for value in statuses:
-            if value not in STATUSES:
-                raise InvalidParameter(
-                    f"status must be one or more of {', '.join(STATUSES)} (comma-separated); got {value!r}"
-                )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise InvalidParameter(f"offset must be 0 or more, got {offset!r}")
-    if offset > MAX_OFFSET:
-        raise InvalidParameter(f"offset must be at most {MAX_OFFSET} (2**63 - 1), got {offset}")
-    if sort not in SORTS:
-        raise InvalidParameter(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
-    if cursor is not None:
-        if offset:
-            raise InvalidParameter("offset cannot be combined with cursor: the cursor already says where to go on")
-        decode_cursor(cursor, sort)
-    if task_id is not None:
-        check_id(task_id, "taskId")
-    if tag is not None and (not isinstance(tag, str) or not tag):
-        raise InvalidParameter("tag must be a non-empty string")
-    bounds: list[str | None] = []
-    for name, given in (("startedAfter", started_after), ("startedBefore", started_before)):
-        try:
-            bounds.append(None if given is None else normalize_timestamp(given))
-        except ValueError:
-            raise InvalidParameter(
-                f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {given!r}"
-            ) from None
-    return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor)
 
 
 def _appended(project: str, task_id: str, added: list[JSONObject]) -> bytes:

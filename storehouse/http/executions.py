@@ -13,7 +13,8 @@ from starlette.routing import Route
 from ..errors import InvalidBody
 from ..index import SORTS, STATUSES
 from ..models import JSONObject, type_name
-from ..store import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, AsyncStorehouse
+from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from ..store import AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -14,7 +14,8 @@ from starlette.responses import Response
 from ..errors import InvalidBody
 from ..history import TYPES
 from ..models import type_name
-from ..store import DEFAULT_HISTORY_LIMIT, MAX_LIMIT, MAX_OFFSET, AsyncStorehouse
+from ..queries import DEFAULT_HISTORY_LIMIT, MAX_LIMIT, MAX_OFFSET
+from ..store import AsyncStorehouse
 from .executions import json_response, route
 from .params import QueryParameter, integer, parse_query, read_json
 
