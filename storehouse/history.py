@@ -26,7 +26,7 @@ from .errors import InvalidBody, InvalidRequest, StorageError
 from .fsio import FileIO, is_temp_name, read_bytes
 from .ids import check_id, id_path, is_valid_id
 from .locks import LockTable
-from .models import JSONObject, format_timestamp, normalize_timestamp, parse_timestamp, type_name
+from .models import JSONObject, format_timestamp, normalize_timestamp, now_timestamp, parse_timestamp, type_name
 
 TYPES = frozenset(
     {
@@ -47,6 +47,7 @@ TYPES = frozenset(
 )
 TEXT_FIELDS = ("executionId", "workspaceId", "sessionId", "role", "content")
 ID_FIELDS = ("executionId", "workspaceId", "sessionId")
+Announce = Callable[[list[JSONObject]], None]
 DEFAULT_TTL_DAYS = 20
 DEFAULT_MAX_ENTRIES = 100
 
@@ -246,8 +247,14 @@ class HistoryStore:
     def path(self, project: str, task: str) -> Path:
         return id_path(self.directory(project), check_id(task, "taskId"), ".jsonl")
 
-    def add(self, project: str, task: str, entries: list[object], now: str) -> list[JSONObject]:
-        """Validate every entry (InvalidBody changes nothing), then append them all in one durable write."""
+    def add(
+        self, project: str, task: str, entries: list[object], now: str, announce: Announce | None = None
+    ) -> list[JSONObject]:
+        """Validate every entry (InvalidBody changes nothing), then append them all in one durable write.
+
+        ``announce(added)`` runs once they are durable, still holding the task's lock, so that what it
+        records (the change log) is in the same order as the ids.
+        """
         retention = self._retention(project)
         made = [validate_entry(entry, check_id(task, "taskId"), now, retention) for entry in entries]
         if not made:
@@ -257,7 +264,17 @@ class HistoryStore:
         if not path.parent.resolve().is_relative_to((self.data_dir / "projects").resolve()):
             raise InvalidRequest(f"the history of project {project} leads outside the data directory; not followed")
         with self._locks.document(project, f"history/{task}"):
-            return append(self.io, path, made, now, retention)
+            # Entries without a createdAt of their own are stamped now, inside the lock, so that their times
+            # go the same way as their ids even when other processes append to the task at the same moment.
+            stamp = now_timestamp()
+            expires = format_timestamp(parse_timestamp(stamp) + timedelta(days=retention.ttl_days))
+            for entry, given in zip(made, entries, strict=True):
+                if not isinstance(given, dict) or given.get("createdAt") is None:
+                    entry["createdAt"], entry["expiresAt"] = stamp, expires
+            added = append(self.io, path, made, stamp, retention)
+            if announce is not None:
+                announce(added)
+            return added
 
     def entries(self, project: str, task: str, now: str) -> list[JSONObject]:
         """Every entry a read may see, oldest first."""

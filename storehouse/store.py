@@ -243,12 +243,14 @@ class Storehouse:
         Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
         """
         batch: list[object] = [entries] if isinstance(entries, dict) else list(entries)
-        added = self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp())
-        try:
-            self.backend.log_change(project, "history.appended", _appended(project, task_id, added))
-        except (sqlite3.Error, StorageError):  # the entries are durable: the append succeeded all the same
-            log.exception("could not log the history append of %s/%s in the change log", project, task_id)
-        return added
+
+        def announce(added: list[JSONObject]) -> None:
+            try:
+                self.backend.log_change(project, "history.appended", _appended(project, task_id, added))
+            except (sqlite3.Error, StorageError):  # the entries are durable: the append succeeded all the same
+                log.exception("could not log the history append of %s/%s in the change log", project, task_id)
+
+        return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp(), announce)
 
     def list_history(
         self,
