@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storehouse.cli import _parser, main
-from storehouse.http.executions import ROUTES
+from storehouse.http.app import API_ROUTES as ROUTES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 COMMANDS = ["serve", "ls", "show", "stats", "rm", "reindex", "check", "backup", "history", "prune"]

@@ -26,6 +26,7 @@ from .middleware import BearerToken, BodyLimit, HostCheck
 from .openapi import build_openapi
 
 log = logging.getLogger("storehouse")
+API_ROUTES = [*EXECUTION_ROUTES, *HISTORY_ROUTES, *EVENT_ROUTES]  # every route under /api
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -85,9 +86,7 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
 
     app = Starlette(
         routes=[
-            *EXECUTION_ROUTES,
-            *HISTORY_ROUTES,
-            *EVENT_ROUTES,
+            *API_ROUTES,
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/", index_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB), name="web"),
