@@ -1,41 +1,63 @@
 """Torn and corrupt files: damage planted by hand never makes the API answer 5xx, and check names all of it.
 
-About a tenth of the execution files of a project of a few hundred are damaged behind the store's back, seven
-ways: truncated at a random byte (also at 0, and at len-1 where only the final newline goes, which is no
-damage at all), garbage appended, replaced by random bytes, valid JSON of the wrong shape, a symlink to a
-file outside the data directory, a directory named like an execution file, and bytes that are not UTF-8.
-Whether a file is damaged is decided by the harness itself (its own oracle), never by asking storehouse.
+The harness runs over ``SUBJECTS``, the kinds of file the store keeps: execution files (one JSON document each)
+and task history logs (JSON Lines, issue #5). In a project of each, about a tenth of the files are damaged
+behind the store's back, the same seven-odd ways as each applies to the format. Whether a file is damaged, and
+what it still holds, is decided by the harness itself (its own oracle), never by asking storehouse.
 
-Then, through the HTTP API (ASGI, and a sample through a real ``storehouse serve``): no request answers 5xx
-(lists with every sort, filters and both kinds of paging, a get of every id, stats, projects); a get of a
-damaged file is a 404 that names ``storehouse check`` (a symlink or a directory is simply not found, and
-what a symlink points to is never served); ``check()`` names exactly the damaged files; after ``reindex()``
-every intact file is listed, filtered, sorted and counted exactly once; a PUT over a damaged file replaces
-it as if it were absent, a PATCH of one is a 404, a DELETE removes it (a symlink's target is never touched).
+Executions, a project of a few hundred: truncated at a random byte (also at 0, and at len-1 where only the
+final newline goes, which is no damage at all), garbage appended, replaced by random bytes, valid JSON of the
+wrong shape, a symlink to a file outside the data directory, a directory named like an execution file, and
+bytes that are not UTF-8. Then, through the HTTP API (ASGI, and a sample through a real ``storehouse serve``):
+no request answers 5xx (lists with every sort, filters and both kinds of paging, a get of every id, stats,
+projects); a get of a damaged file is a 404 that names ``storehouse check`` (a symlink or a directory is simply
+not found, and what a symlink points to is never served); ``check()`` names exactly the damaged files; after
+``reindex()`` every intact file is listed, filtered, sorted and counted exactly once; a PUT over a damaged file
+replaces it as if it were absent, a PATCH of one is a 404, a DELETE removes it (a symlink's target is never
+touched).
+
+History logs, a project of 80 tasks of 10 to 40 entries: a torn tail (truncated at a random byte; at len-1
+only the final newline goes, and the last entry with it), garbage appended, a line in the middle replaced by
+garbage, random bytes, valid JSON of the wrong shape on lines, a symlink to a log outside the data directory, a
+directory named like a log, and bytes that are not UTF-8 in a line; and two stray files that are not
+``<taskId>.jsonl``. A damaged log still holds its whole valid lines, and the oracle (``Log``) knows which. Then,
+through HTTP (ASGI, and a sample through a real server): no history route answers 5xx (a task's reads with
+filters, both orders and paging, count, oldest, the read across tasks, clean-up, delete); every whole valid line
+is returned exactly (ids and content) and a damaged line never is; ``check()`` names exactly the damaged logs and
+the stray files; an append to a damaged log succeeds, is read back, and leaves only whole lines (a torn tail is
+cut off); the clean-up finds nothing to remove; after a delete nothing is read; a symlinked log's target is never
+read nor changed.
 
 "Cut at every byte" truncates one execution file at every offset of its content in turn: the store opens,
-lists and counts consistently, and never errors, at every one (through HTTP for a sample).
+lists and counts consistently, and never errors, at every one (through HTTP for a sample). For history, one log
+is cut at every offset of its last line: reads return exactly the entries before it, and an append repairs it.
 
-Damage is planted in execution files today. The history logs of issue #5 will be a second ``Subject``
-(where its files live, how to create them, its routes): the harness runs over ``SUBJECTS``.
+Bugs found here and not fixed yet each have a strict xfail test whose reason starts with ``bug:``; until they are
+fixed the main history run leaves those cases out (``APPEND_BUGS``, ``CLEANUP_BUGS``), so that it guards the rest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import storehouse.history
 from storehouse import Settings, Storehouse
 from storehouse.backends import FileBackend
 from storehouse.backends.base import CheckReport, Progress
 from storehouse.errors import NotFound
+from storehouse.fsio import read_bytes
+from storehouse.history import TYPES
 from storehouse.index import SORTS, STATUSES
 from storehouse.models import JSONObject
 from tests.conftest import Server, soak
@@ -43,15 +65,58 @@ from tests.conftest import Server, soak
 SECRET = "SECRET-OUTSIDE-THE-DATA-DIR"
 
 
-# -- what is damaged: a subject (executions today) and seven ways to damage one of its files -------------
+# -- what the harness saw, whatever the subject -----------------------------------------------------------
+@dataclass
+class Seen:
+    """What a torn-data harness saw; a subject's own figures are in its subclass (``Torn``, ``TornLogs``)."""
+
+    files: int = 0
+    damaged: dict[str, str] = field(default_factory=dict)  # id -> how
+    requests: int = 0
+    server_errors: list[str] = field(default_factory=list)
+    wrong_answers: list[str] = field(default_factory=list)
+    list_problems: list[str] = field(default_factory=list)
+    check_named: set[str] = field(default_factory=set)
+
+    @property
+    def should_name(self) -> set[str]:
+        """What ``check()`` must name, in the terms of ``check_named``: every damaged file, nothing else."""
+        return set(self.damaged)
+
+    @property
+    def line(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def clean(self) -> bool:
+        return (
+            not (self.server_errors or self.wrong_answers or self.list_problems)
+            and self.check_named == self.should_name
+        )
+
+
+# A subject's harness: (the running store, an HTTP client on it, the data directory, files, whether to sample
+# through a real server) -> what it saw.
+Harness = Callable[[Storehouse, httpx.AsyncClient, Path, int, bool], Awaitable[Seen]]
+
+
 @dataclass(frozen=True)
 class Subject:
-    """A kind of document stored one file each under ``projects/<projectId>/<folder>/<id>.json``."""
+    """A kind of file the store keeps one per id under ``projects/<projectId>/<folder>/<id><suffix>``, and the
+    harness that damages a project of them behind the store's back and then reads and writes it through HTTP.
+
+    Execution files are one JSON document each: a damaged file holds nothing. History logs are JSON Lines: a
+    damaged log still holds its whole valid lines. So each subject brings its own ways of damage, its own oracle
+    of what a damaged file still holds and its own routes; the verdict (``Seen``) is shared.
+    """
 
     name: str
     folder: str
-    populate: Callable[[Storehouse, str, int], dict[str, JSONObject]]  # store n documents; return them by id
-    route: str  # the collection's URL; ``{project}`` is replaced
+    suffix: str
+    route: str  # the collection's URL (for history, the read across tasks); ``{project}`` is replaced
+    files: int  # in the project of the fast tier (``soak`` scales it)
+    ways: tuple[str, ...]  # the kinds of damage planted, by name
+    run: Harness
 
     def directory(self, data_dir: Path, project: str) -> Path:
         return data_dir / "projects" / project / self.folder
@@ -60,6 +125,7 @@ class Subject:
         return self.route.format(project=project)
 
 
+# -- executions: one JSON document a file, and seven ways to damage one -----------------------------------
 def populate_executions(store: Storehouse, project: str, count: int) -> dict[str, JSONObject]:
     """Executions as varied as real ones: every status, tasks, tags, costs, durations, steps, non-ASCII names."""
     documents = {}
@@ -82,10 +148,6 @@ def populate_executions(store: Storehouse, project: str, count: int) -> dict[str
         item = f"run-{n:04d}"
         documents[item] = store.put_execution(project, item, body)
     return documents
-
-
-EXECUTIONS = Subject("executions", "executions", populate_executions, "/api/projects/{project}/executions")
-SUBJECTS = (EXECUTIONS,)  # issue #5: add the history logs here
 
 
 def truncated(path: Path, original: bytes, rng: random.Random, nth: int, _: Path) -> bool:
@@ -158,20 +220,13 @@ DAMAGES: dict[str, Damage] = {
 UNPARSABLE = frozenset(DAMAGES) - {"symlink out", "directory"}  # read, but not a valid document
 
 
-# -- the harness ----------------------------------------------------------------------------------------
+# -- the executions harness -------------------------------------------------------------------------------
 @dataclass
-class Torn:
-    """What the torn-data harness saw."""
+class Torn(Seen):
+    """What the torn-data harness saw of execution files."""
 
-    files: int = 0
-    damaged: dict[str, str] = field(default_factory=dict)  # id -> how
     intact: dict[str, JSONObject] = field(default_factory=dict)
-    requests: int = 0
-    server_errors: list[str] = field(default_factory=list)
-    wrong_answers: list[str] = field(default_factory=list)
-    check_named: set[str] = field(default_factory=set)
     recovered: int = 0
-    list_problems: list[str] = field(default_factory=list)
 
     @property
     def line(self) -> str:
@@ -185,15 +240,12 @@ class Torn:
 
     @property
     def clean(self) -> bool:
-        return (
-            not (self.server_errors or self.wrong_answers or self.list_problems)
-            and self.check_named == set(self.damaged)
-            and self.recovered == len(self.intact)
-        )
+        return super().clean and self.recovered == len(self.intact)
 
 
-async def ask(seen: Torn, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """A request whose answer must never be 5xx, and must always be JSON when it has a body."""
+async def ask(seen: Seen, client: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """A request whose answer must never be 5xx, must always be JSON when it has a body, and never holds what a
+    symlink out of the data directory points to."""
     answer = await client.request(method, url, **kwargs)
     seen.requests += 1
     where = f"{method} {url} {kwargs.get('params', '')}"
@@ -201,12 +253,14 @@ async def ask(seen: Torn, client: httpx.AsyncClient, method: str, url: str, **kw
         seen.server_errors.append(f"{where}: {answer.status_code} {answer.text[:200]}")
     elif answer.content and answer.headers.get("content-type") != "application/json":
         seen.wrong_answers.append(f"{where}: not JSON: {answer.headers.get('content-type')}")
+    if SECRET in answer.text:
+        seen.wrong_answers.append(f"{where}: served what a symlink out of the data directory points to")
     return answer
 
 
 def checked_ids(report: CheckReport, project: str, subject: Subject) -> set[str]:
     prefix = f"{project}/{subject.folder}/"
-    return {p[len(prefix) :].split(".json:")[0] for p in report.problems if p.startswith(prefix)}
+    return {p[len(prefix) :].split(f"{subject.suffix}:")[0] for p in report.problems if p.startswith(prefix)}
 
 
 def plant_damage(
@@ -220,7 +274,7 @@ def plant_damage(
     victims = sorted(rng.sample(sorted(documents), max(len(DAMAGES), len(documents) // 10)))
     for position, item in enumerate(victims):
         how = list(DAMAGES)[position % len(DAMAGES)]
-        path = directory / f"{item}.json"
+        path = directory / f"{item}{subject.suffix}"
         if DAMAGES[how](path, path.read_bytes(), rng, position // len(DAMAGES), outside):
             seen.damaged[item] = how
     seen.intact = {item: document for item, document in documents.items() if item not in seen.damaged}
@@ -369,7 +423,7 @@ async def change_damaged(
             expected = {"PUT": 201, "PATCH": 404, "DELETE": 204}[method]  # a damaged file counts as absent
             if answer.status_code != expected:
                 seen.wrong_answers.append(f"{method} {item} ({how}): {answer.status_code} {answer.text[:200]}")
-            path = subject.directory(data_dir, project) / f"{item}.json"
+            path = subject.directory(data_dir, project) / f"{item}{subject.suffix}"
             if method == "PUT" and (path.is_symlink() or not path.is_file()):
                 seen.wrong_answers.append(f"PUT {item} ({how}): the path is not a regular file afterwards")
             if method == "DELETE" and (path.is_symlink() or path.exists()):
@@ -382,7 +436,7 @@ async def torn_harness(
 ) -> Torn:
     project = "torn"
     with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
-        documents = subject.populate(writer, project, count)
+        documents = populate_executions(writer, project, count)
     assert (await http.get(subject.url(project))).json()["total"] == count  # the running store opens it
     seen = plant_damage(data_dir, subject, project, documents, random.Random(4))
     # 1. the running store, whose index still holds the old rows (README: run reindex after hand edits)
@@ -400,6 +454,517 @@ async def torn_harness(
     return seen
 
 
+async def run_executions(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, count: int, real_server: bool
+) -> Torn:
+    """The executions subject: every read of ``torn_harness``, then writes over the damaged files."""
+    seen = await torn_harness(store, http, data_dir, EXECUTIONS, count, real_server)
+    project = "torn"
+    outside = (data_dir.parent / "outside.json").read_bytes()
+    # 4. writes over damaged files (a directory named like a file is a 409: it has a test of its own below)
+    changed = await change_damaged(seen, http, data_dir, EXECUTIONS, project, frozenset(DAMAGES) - {"directory"})
+    named_after = checked_ids(store.check(), project, EXECUTIONS)
+    listed, total = await walk(seen, http, EXECUTIONS.url(project), {}, by_cursor=True)
+    if (data_dir.parent / "outside.json").read_bytes() != outside:
+        seen.wrong_answers.append("a write over a symlink changed the file it points to")
+    still = {item for item in seen.damaged if changed.get(item) in (None, "PATCH")}
+    if named_after != still:
+        seen.wrong_answers.append(f"after the writes check named {sorted(named_after)}, not {sorted(still)}")
+    put = {item for item, method in changed.items() if method == "PUT"}  # a PUT replaced a damaged file
+    if {summary["id"] for summary in listed} != set(seen.intact) | put or total != len(seen.intact) + len(put):
+        seen.list_problems.append(f"after the writes: {total} listed, {len(seen.intact)} intact + {len(put)} put")
+    return seen
+
+
+# -- history logs: JSON Lines, so a damaged log still holds its whole lines --------------------------------
+Line = tuple[bytes, JSONObject | None]  # a line's bytes (without its newline) and the entry it holds, if any
+
+
+@dataclass
+class Log:
+    """The harness's own account of one history log: its lines in order, what follows the last newline (a torn
+    tail: never an entry), and what the path is. Built from what the store acknowledged and from how the harness
+    damaged it, never by asking storehouse."""
+
+    lines: list[Line]
+    tail: bytes = b""
+    kind: str = "file"  # or "symlink" (to a log outside the data directory), or "directory"
+
+    @property
+    def entries(self) -> list[JSONObject]:
+        """What a read of the task must return, oldest first: the entry of every whole valid line."""
+        return [entry for _, entry in self.lines if entry is not None] if self.kind == "file" else []
+
+    @property
+    def damaged(self) -> bool:
+        return self.kind != "file" or bool(self.tail) or any(entry is None for _, entry in self.lines)
+
+    def render(self) -> bytes:
+        return b"".join(raw + b"\n" for raw, _ in self.lines) + self.tail
+
+    def replaced(self, at: int, raw: bytes) -> Log:
+        """The log with line ``at`` replaced by bytes that are not an entry."""
+        return Log([*self.lines[:at], (raw, None), *self.lines[at + 1 :]], self.tail)
+
+
+def stamp(moment: datetime) -> str:
+    """The canonical text of a UTC time, as the API writes it (RFC 3339, milliseconds, ``Z``)."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def canonical(text: str) -> str:
+    return stamp(datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC))
+
+
+ENTRY_TYPES = sorted(TYPES)
+
+
+def history_entry(t: int, n: int, start: datetime) -> JSONObject:
+    """Entry ``n`` of task ``t``: every type, workspaces, sessions, executions, roles, metadata, non-ASCII and
+    multi-line content (every content starts with ``step``), createdAt rising with n (ties across tasks)."""
+    return {
+        "type": ENTRY_TYPES[(t + n) % len(ENTRY_TYPES)],
+        "executionId": f"run-{n % 4}" if n % 3 else None,
+        "workspaceId": f"ws-{t % 3}",
+        "sessionId": f"s-{(t + n) % 5}",
+        "role": "planner" if n % 2 else None,
+        "content": f"step {n} of task {t}: naïve ✓ 日本" if n % 5 else f'step {n}\nsecond line, "quoted" \\ ü',
+        "metadata": {"n": n, "nested": {"list": [1, 2.5, None, True]}} if n % 4 == 0 else None,
+        "createdAt": stamp(start + timedelta(minutes=17 * n + t % 7)),
+    }
+
+
+def populate_history(store: Storehouse, project: str, count: int, start: datetime) -> dict[str, list[JSONObject]]:
+    """``count`` tasks of 10 to 40 entries, appended a few at a time; returns what the store acknowledged."""
+    logs = {}
+    for t in range(count):
+        entries = [history_entry(t, n, start) for n in range(10 + t * 7 % 31)]
+        task = f"task-{t:03d}"
+        logs[task] = [
+            added
+            for at in range(0, len(entries), 6)
+            for added in store.add_history(project, task, entries[at : at + 6])
+        ]
+    return logs
+
+
+def read_log(path: Path, entries: list[JSONObject]) -> Log:
+    """The log as written: one line per acknowledged entry, each line that entry (read with the standard json)."""
+    *lines, last = path.read_bytes().split(b"\n")
+    assert last == b"", f"{path} does not end with a newline"
+    assert [json.loads(line) for line in lines] == entries, f"{path} is not what was acknowledged"
+    return Log(list(zip(lines, entries, strict=True)))
+
+
+def cut_log(log: Log, cut: int) -> Log:
+    """The log truncated at byte ``cut``: the lines wholly before it, and the line cut short as a torn tail."""
+    kept: list[Line] = []
+    at = 0
+    for raw, entry in log.lines:
+        if at + len(raw) + 1 > cut:
+            return Log(kept, raw[: cut - at])
+        kept.append((raw, entry))
+        at += len(raw) + 1
+    return Log(kept, log.tail[: cut - at])
+
+
+def middle(log: Log, rng: random.Random) -> int:
+    return rng.randrange(1, len(log.lines) - 1)
+
+
+def log_torn_tail(log: Log, rng: random.Random, nth: int) -> Log:
+    """Truncated at a random byte: inside the last line (nth 0), just its newline (1), anywhere (then)."""
+    content = log.render()
+    last = len(content) - len(log.lines[-1][0]) - 1
+    cut = (rng.randrange(last + 1, len(content) - 1), len(content) - 1)[nth] if nth < 2 else rng.randrange(len(content))
+    return cut_log(log, cut)
+
+
+GARBAGE_TAILS = (b"\x00", b"}", b"garbage", b'{"type": "log", "content": "cut sh', b"\n", b"\xff\xfe\n", b"[1, 2]\n")
+
+
+def log_garbage_appended(log: Log, rng: random.Random, _nth: int) -> Log:
+    garbage = rng.choice(GARBAGE_TAILS)  # with a newline it is a whole line, without one a torn tail
+    if garbage.endswith(b"\n"):
+        return Log([*log.lines, (garbage[:-1], None)])
+    return Log(list(log.lines), garbage)
+
+
+def log_garbage_line(log: Log, rng: random.Random, _nth: int) -> Log:
+    """A line in the middle replaced: by a line cut short (a crash the next append did not repair), or junk."""
+    at = middle(log, rng)
+    raw = log.lines[at][0]  # a strict prefix of a JSON object's line never parses
+    return log.replaced(at, rng.choice([raw[: rng.randrange(1, len(raw))], b"\x00" * 16, b"garbage", b"}{", b""]))
+
+
+def log_random_bytes(log: Log, rng: random.Random, _nth: int) -> Log:
+    data = b"{"
+    while any(segment.lstrip()[:1] == b"{" for segment in data.split(b"\n")):  # only an object could be an entry
+        data = rng.randbytes(rng.randrange(1, 2 * len(log.render())))
+    *lines, tail = data.split(b"\n")
+    return Log([(line, None) for line in lines], tail)
+
+
+WRONG_LINES = (  # valid JSON that is not an entry, without an integer "id" (for those: the xfail test below)
+    b"[]",
+    b'"a history entry"',
+    b"null",
+    b"42",
+    b"{}",
+    b'{"id": "7", "taskId": "task-000", "type": "log", "content": "a string id", "expiresAt": "2999-01-01T00:00:00Z"}',
+    b'{"id": 7.5, "taskId": "task-000", "type": "log", "content": "a fractional id"}',
+    b'{"id": null, "type": "log"}',
+    b'{"entries": [{"id": 1}]}',
+)
+
+
+def log_wrong_shape(log: Log, rng: random.Random, nth: int) -> Log:
+    """Three lines replaced by valid JSON of the wrong shape."""
+    for k, at in enumerate(sorted(rng.sample(range(len(log.lines)), 3))):
+        log = log.replaced(at, WRONG_LINES[(3 * nth + k) % len(WRONG_LINES)])
+    return log
+
+
+def log_symlink_out(_log: Log, _rng: random.Random, _nth: int) -> Log:
+    return Log([], kind="symlink")  # to a log of valid entries outside the data directory: never followed
+
+
+def log_directory(_log: Log, _rng: random.Random, _nth: int) -> Log:
+    return Log([], kind="directory")
+
+
+def log_not_utf8(log: Log, rng: random.Random, _nth: int) -> Log:
+    at = middle(log, rng)
+    raw = log.lines[at][0]
+    where = raw.index(b'"step') + 3  # inside the content
+    return log.replaced(at, raw[:where] + rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc"]) + raw[where:])
+
+
+LOG_DAMAGES: dict[str, Callable[[Log, random.Random, int], Log]] = {
+    "torn tail": log_torn_tail,
+    "garbage appended": log_garbage_appended,
+    "garbage line": log_garbage_line,
+    "random bytes": log_random_bytes,
+    "wrong shape": log_wrong_shape,
+    "symlink out": log_symlink_out,
+    "directory": log_directory,
+    "not UTF-8": log_not_utf8,
+}
+STRAY_FILES = ("notes.txt", "-not-a-task-id.jsonl")  # check names them too; no read sees them
+# Cases the main history run leaves out while a bug stands; each has a strict xfail test below that puts it back.
+APPEND_BUGS = frozenset({"symlink out", "directory"})  # test_an_append_to_a_symlinked_log_..., ..._named_like_a_log_...
+CLEANUP_BUGS = frozenset({"directory"})  # test_a_directory_named_like_a_log_does_not_break_writes: removed by hand
+
+
+@dataclass
+class TornLogs(Seen):
+    """What the torn-data harness saw of history logs (``damaged`` and ``logs`` are by task id)."""
+
+    logs: dict[str, Log] = field(default_factory=dict)  # the oracle: what each log holds now
+    entries: int = 0  # written before the damage
+    held: int = 0  # entries the damaged logs still hold, by the oracle
+    returned: int = 0  # of those, returned exactly by a read of their task
+    damaged_served: int = 0  # entries returned that no whole valid line holds
+    appended: int = 0  # appends to damaged logs, each read back
+    tails_cut: int = 0  # of those, to a log with a torn tail, which the append cut off
+    deleted: int = 0
+
+    @property
+    def should_name(self) -> set[str]:
+        return {f"{task}.jsonl" for task in self.damaged} | set(STRAY_FILES)
+
+    @property
+    def line(self) -> str:
+        named, should = self.check_named, self.should_name
+        return (
+            f"torn history: {self.files} logs ({self.entries:,} entries), {len(self.damaged)} damaged "
+            f"{len(set(self.damaged.values()))} ways (+{len(STRAY_FILES)} stray files), {self.requests:,} requests, "
+            f"{len(self.server_errors)} server errors, {len(self.wrong_answers)} wrong answers, "
+            f"{len(self.list_problems)} wrong reads, check named {len(named & should)}/{len(should)} "
+            f"(+{len(named - should)} intact), {self.returned}/{self.held} whole entries of damaged logs returned, "
+            f"{self.damaged_served} damaged lines served, {self.appended} appends to damaged logs read back "
+            f"({self.tails_cut} torn tails cut), {self.deleted} deleted"
+        )
+
+
+def task_url(project: str, task: str) -> str:
+    return f"/api/projects/{project}/tasks/{task}/history"
+
+
+def named_logs(report: CheckReport, project: str) -> set[str]:
+    """The file names under the project's history directory that check reported."""
+    prefix = f"{project}/history/"
+    return {p[len(prefix) :].split(": ", 1)[0] for p in report.problems if p.startswith(prefix)}
+
+
+def secret_log(start: datetime) -> bytes:
+    """Valid entries, outside the data directory: served or counted, they would show a symlink was followed."""
+    entries = [
+        {"id": n, "taskId": "task-000", "type": "log", "executionId": None, "workspaceId": "ws-0", "sessionId": None,
+         "role": None, "content": SECRET, "metadata": None, "createdAt": stamp(start),
+         "expiresAt": stamp(start + timedelta(days=20))}
+        for n in (1, 2, 3)
+    ]  # fmt: skip
+    return b"".join(json.dumps(entry).encode() + b"\n" for entry in entries)
+
+
+def plant_log_damage(data_dir: Path, project: str, logs: dict[str, Log], rng: random.Random) -> TornLogs:
+    """Damage about a tenth of the logs, every way in turn, and add the stray files; the oracle follows."""
+    directory = HISTORY.directory(data_dir, project)
+    outside = data_dir.parent / "outside.jsonl"
+    seen = TornLogs(files=len(logs), logs=dict(logs), entries=sum(len(log.entries) for log in logs.values()))
+    victims = sorted(rng.sample(sorted(logs), max(len(LOG_DAMAGES), len(logs) // 10)))
+    for position, task in enumerate(victims):
+        how = list(LOG_DAMAGES)[position % len(LOG_DAMAGES)]
+        log = LOG_DAMAGES[how](logs[task], rng, position // len(LOG_DAMAGES))
+        path = directory / f"{task}.jsonl"
+        if log.kind == "symlink":
+            symlink_out(path, b"", rng, 0, outside)
+        elif log.kind == "directory":
+            directory_named_like_a_file(path, b"", rng, 0, outside)
+        else:
+            path.write_bytes(log.render())
+        seen.logs[task] = log
+        if log.damaged:
+            seen.damaged[task] = how
+    for name in STRAY_FILES:
+        (directory / name).write_bytes(logs[victims[0]].render())
+    return seen
+
+
+def log_queries(start: datetime) -> tuple[dict[str, str], ...]:
+    """Reads with every filter, both orders; ``since`` with an offset, to be normalised."""
+    since = (start + timedelta(hours=3)).astimezone(timezone(timedelta(hours=2))).isoformat()
+    until = stamp(start + timedelta(hours=8))
+    return (
+        {},
+        {"order": "desc"},
+        {"type": "chat_message,agent_turn"},
+        {"type": "log", "order": "desc"},
+        {"workspaceId": "ws-1"},
+        {"sessionId": "s-2", "order": "desc"},
+        {"executionId": "run-3"},
+        {"since": since, "until": until},
+        {"type": "error", "since": since, "order": "desc"},
+    )
+
+
+def log_matches(entry: JSONObject, query: dict[str, str]) -> bool:
+    """The harness's own reading of the history filters (DESIGN section 4, README)."""
+    if "type" in query and entry["type"] not in query["type"].split(","):
+        return False
+    for name in ("workspaceId", "sessionId", "executionId"):
+        if name in query and entry[name] != query[name]:
+            return False
+    if "since" in query and entry["createdAt"] < canonical(query["since"]):
+        return False
+    return not ("until" in query and entry["createdAt"] >= canonical(query["until"]))
+
+
+def across_tasks(logs: dict[str, Log]) -> list[JSONObject]:
+    """Every entry of every task, as the read across tasks orders them: by createdAt, then task, then id."""
+    entries = [entry for log in logs.values() for entry in log.entries]
+    return sorted(entries, key=lambda entry: (entry["createdAt"], entry["taskId"], entry["id"]))
+
+
+def oldest(entries: list[JSONObject]) -> str | None:
+    return min((str(entry["createdAt"]) for entry in entries), default=None)
+
+
+async def read_log_pages(
+    seen: TornLogs, client: httpx.AsyncClient, url: str, query: dict[str, str], expected: list[JSONObject], limit: int
+) -> list[JSONObject]:
+    """Every page of a history read (by offset); records a wrong answer against the oracle; returns the entries."""
+    want = [entry for entry in expected if log_matches(entry, query)]
+    want = want[::-1] if query.get("order") == "desc" else want
+    got: list[JSONObject] = []
+    total = -1
+    for _ in range(1000):
+        answer = await ask(seen, client, "GET", url, params={**query, "limit": limit, "offset": len(got)})
+        if answer.status_code != 200:
+            seen.wrong_answers.append(f"GET {url} {query}: {answer.status_code} {answer.text[:200]}")
+            return got
+        body = answer.json()
+        got += body["entries"]
+        total = body["total"]
+        if len(got) >= total or not body["entries"]:
+            break
+    if got != want or total != len(want):
+        served = [entry for entry in got if entry not in expected]
+        seen.damaged_served += len(served)
+        seen.list_problems.append(
+            f"GET {url} {query}: {[(e.get('taskId'), e.get('id')) for e in got]} (total {total}), the oracle says "
+            f"{[(e['taskId'], e['id']) for e in want]}; {len(served)} held by no whole valid line"
+        )
+    return got
+
+
+async def read_logs(
+    seen: TornLogs, client: httpx.AsyncClient, project: str, queries: tuple[dict[str, str], ...]
+) -> dict[str, list[JSONObject]]:
+    """Every history read over the damaged project; returns what the plain read of each task returned."""
+    plain: dict[str, list[JSONObject]] = {}
+    for task, log in sorted(seen.logs.items()):
+        url = task_url(project, task)
+        for query in queries:
+            got = await read_log_pages(seen, client, url, query, log.entries, limit=7)
+            if not query:
+                plain[task] = got
+        for path, want in (
+            (f"{url}/count", {"count": len(log.entries)}),
+            (f"{url}/oldest", {"createdAt": oldest(log.entries)}),
+        ):
+            answer = await ask(seen, client, "GET", path)
+            if answer.status_code != 200 or answer.json() != want:
+                seen.list_problems.append(
+                    f"GET {path}: {answer.status_code} {answer.text[:200]}, the oracle says {want}"
+                )
+    everything = across_tasks(seen.logs)
+    for query in queries:
+        await read_log_pages(seen, client, HISTORY.url(project), query, everything, limit=250)
+    return plain
+
+
+def sample_logs_through_a_real_server(seen: TornLogs, data_dir: Path, project: str) -> None:
+    """A sample of history reads through a real ``storehouse serve`` that opens the damaged project itself."""
+    server = Server(data_dir)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            intact = sorted(set(seen.logs) - set(seen.damaged))
+            expected: list[tuple[str, object]] = []
+            for task in sorted(seen.damaged) + intact[::10]:
+                entries, url = seen.logs[task].entries, task_url(project, task)
+                expected += [
+                    (f"{url}?limit=1000", {"entries": entries, "total": len(entries)}),
+                    (f"{url}?limit=5&offset=3&order=desc", {"entries": entries[::-1][3:8], "total": len(entries)}),
+                    (f"{url}/count", {"count": len(entries)}),
+                    (f"{url}/oldest", {"createdAt": oldest(entries)}),
+                ]
+            everything = across_tasks(seen.logs)
+            expected += [
+                (
+                    f"{HISTORY.url(project)}?limit=1000&offset={offset}",
+                    {"entries": everything[offset : offset + 1000], "total": len(everything)},
+                )
+                for offset in range(0, len(everything) + 1, 1000)
+            ]
+            for path, want in expected:
+                answer = client.get(path)
+                seen.requests += 1
+                if answer.status_code >= 500 or SECRET in answer.text:
+                    seen.server_errors.append(f"real server GET {path}: {answer.status_code} {answer.text[:200]}")
+                elif answer.status_code != 200 or answer.json() != want:
+                    seen.list_problems.append(f"real server GET {path}: {answer.status_code} {answer.text[:200]}")
+    finally:
+        server.stop()
+
+
+async def append_to_damaged_logs(
+    seen: TornLogs, client: httpx.AsyncClient, data_dir: Path, project: str, kinds: frozenset[str]
+) -> None:
+    """Append an entry to each damaged log of the given kinds: a 201; the log then holds its whole lines and the
+    new one (a torn tail cut off, nothing else changed); a read returns the entries before and the new one."""
+    for task, how in sorted(seen.damaged.items()):
+        if how not in kinds:
+            continue
+        log, url = seen.logs[task], task_url(project, task)
+        body = {"type": "log", "content": f"appended after damage: {how}", "sessionId": "s-after"}
+        answer = await ask(seen, client, "POST", url, json=body)
+        if answer.status_code != 201:
+            seen.wrong_answers.append(f"POST {url} ({how}): {answer.status_code} {answer.text[:200]}")
+            continue
+        [added] = answer.json()["entries"]
+        if added["id"] <= max((entry["id"] for entry in log.entries), default=0) or added["content"] != body["content"]:
+            seen.wrong_answers.append(f"POST {url} ({how}): {added}, after ids {[e['id'] for e in log.entries]}")
+        path = HISTORY.directory(data_dir, project) / f"{task}.jsonl"
+        before = b"".join(raw + b"\n" for raw, _ in log.lines) if log.kind == "file" else b""
+        raw = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        if not raw.startswith(before) or raw[len(before) :].count(b"\n") != 1 or not raw.endswith(b"\n"):
+            seen.wrong_answers.append(
+                f"POST {url} ({how}): the log is not its whole lines and the new one: {raw[-300:]!r}"
+            )
+            continue
+        if json.loads(raw[len(before) :]) != added:
+            seen.wrong_answers.append(f"POST {url} ({how}): the new line is not the entry answered")
+        seen.logs[task] = Log([*(log.lines if log.kind == "file" else []), (raw[len(before) : -1], added)])
+        seen.appended += 1
+        seen.tails_cut += bool(log.tail)
+        await read_log_pages(seen, client, url, {}, seen.logs[task].entries, limit=100)
+
+
+async def delete_logs(seen: TornLogs, client: httpx.AsyncClient, project: str, tasks: list[str]) -> None:
+    """Delete each task's history: the answer counts what a read showed, and a read shows nothing afterwards.
+    (What stays on disk is the store's business: a tombstone of the newest id keeps ids from starting again.)"""
+    for task in tasks:
+        url, log = task_url(project, task), seen.logs[task]
+        answer = await ask(seen, client, "DELETE", url)
+        if answer.status_code != 200 or answer.json() != {"deleted": len(log.entries)}:
+            seen.wrong_answers.append(
+                f"DELETE {url}: {answer.status_code} {answer.text[:200]}, {len(log.entries)} held"
+            )
+            continue
+        seen.logs[task] = Log([])
+        seen.deleted += 1
+        await read_log_pages(seen, client, url, {}, [], limit=100)
+
+
+async def run_history(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, count: int, real_server: bool
+) -> TornLogs:
+    """The history subject: damage, every read, appends to the damaged logs, clean-up, deletes."""
+    project = "torn"
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=5)  # well within the 20 days entries live
+    with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
+        written = populate_history(writer, project, count, start)
+    directory = HISTORY.directory(data_dir, project)
+    logs = {task: read_log(directory / f"{task}.jsonl", entries) for task, entries in written.items()}
+    (data_dir.parent / "outside.jsonl").write_bytes(secret_log(start))
+    outside = (data_dir.parent / "outside.jsonl").read_bytes()
+    seen = plant_log_damage(data_dir, project, logs, random.Random(4))
+    # 1. every read, over the damaged logs: whole lines exactly, damaged lines never
+    plain = await read_logs(seen, http, project, log_queries(start))
+    for task in seen.damaged:
+        seen.held += len(seen.logs[task].entries)
+        seen.returned += len(seen.logs[task].entries) if plain.get(task) == seen.logs[task].entries else 0
+    # 2. check names exactly the damaged logs and the stray files
+    seen.check_named = named_logs(store.check(), project)
+    if real_server:
+        sample_logs_through_a_real_server(seen, data_dir, project)
+    # 3. an append to every damaged log; then check names only those that still hold a damaged line
+    await append_to_damaged_logs(seen, http, data_dir, project, frozenset(LOG_DAMAGES) - APPEND_BUGS)
+    still = {f"{task}.jsonl" for task, log in seen.logs.items() if log.damaged} | set(STRAY_FILES)
+    if (named := named_logs(store.check(), project)) != still:
+        seen.wrong_answers.append(f"after the appends check named {sorted(named)}, not {sorted(still)}")
+    # 4. the clean-up finds nothing expired and no task past its cap, and no read changes
+    for task, how in seen.damaged.items():
+        if how in CLEANUP_BUGS:  # taken out by hand while the bug stands
+            shutil.rmtree(directory / f"{task}.jsonl")
+            seen.logs[task] = Log([])
+    answer = await ask(seen, http, "POST", f"{HISTORY.url(project)}/cleanup")
+    if answer.status_code != 200 or answer.json() != {"deleted": 0}:
+        seen.wrong_answers.append(f"POST cleanup: {answer.status_code} {answer.text[:200]}, nothing has expired")
+    await read_logs(seen, http, project, ({}, {"order": "desc"}))
+    # 5. delete every damaged log, and two intact ones; then check names what is left
+    intact = sorted(set(seen.logs) - set(seen.damaged))[:2]
+    await delete_logs(seen, http, project, [task for task in sorted(seen.damaged) if task not in intact] + intact)
+    still = {f"{task}.jsonl" for task, log in seen.logs.items() if log.damaged} | set(STRAY_FILES)
+    if (named := named_logs(store.check(), project)) != still:
+        seen.wrong_answers.append(f"after the deletes check named {sorted(named)}, not {sorted(still)}")
+    await read_logs(seen, http, project, ({},))
+    if (data_dir.parent / "outside.jsonl").read_bytes() != outside:
+        seen.wrong_answers.append("the log a symlink points to was changed")
+    return seen
+
+
+EXECUTIONS = Subject(
+    "executions", "executions", ".json", "/api/projects/{project}/executions", 300, tuple(DAMAGES), run_executions
+)
+HISTORY = Subject(
+    "history", "history", ".jsonl", "/api/projects/{project}/history", 80, tuple(LOG_DAMAGES), run_history
+)
+SUBJECTS = (EXECUTIONS, HISTORY)
+
+
 @pytest.mark.parametrize("subject", SUBJECTS, ids=lambda s: s.name)
 async def test_damaged_files_never_cause_a_server_error_and_check_names_each(
     store: Storehouse,
@@ -408,25 +973,13 @@ async def test_damaged_files_never_cause_a_server_error_and_check_names_each(
     subject: Subject,
     scorecard: Callable[[str], None],
 ) -> None:
-    seen = await torn_harness(store, http, data_dir, subject, soak(300), real_server=True)
-    project = "torn"
-    outside = (data_dir.parent / "outside.json").read_bytes()
-    # 4. writes over damaged files (a directory named like a file is a 409: it has a test of its own below)
-    changed = await change_damaged(seen, http, data_dir, subject, project, frozenset(DAMAGES) - {"directory"})
-    named_after = checked_ids(store.check(), project, subject)
-    listed, total = await walk(seen, http, subject.url(project), {}, by_cursor=True)
+    seen = await subject.run(store, http, data_dir, soak(subject.files), True)
     scorecard(seen.line)
-    assert (data_dir.parent / "outside.json").read_bytes() == outside  # a symlink's target is never written
-    assert named_after == {item for item in seen.damaged if changed.get(item) in (None, "PATCH")}
-    put = {item for item, method in changed.items() if method == "PUT"}  # a PUT replaced a damaged file
-    assert {summary["id"] for summary in listed} == set(seen.intact) | put
-    assert total == len(seen.intact) + len(put)
     assert seen.server_errors == []
     assert seen.wrong_answers == []
     assert seen.list_problems == []
-    assert seen.check_named == set(seen.damaged)
-    assert seen.recovered == len(seen.intact)
-    assert set(seen.damaged.values()) == set(DAMAGES)
+    assert seen.check_named == seen.should_name
+    assert set(seen.damaged.values()) == set(subject.ways)
     assert 0.08 * seen.files <= len(seen.damaged) <= 0.1 * seen.files
     assert seen.clean
 
@@ -465,6 +1018,24 @@ async def test_the_harness_goes_red_when_check_skips_a_kind_of_damage(
     assert not seen.clean
     missed = {seen.damaged[item] for item in set(seen.damaged) - seen.check_named}
     assert "not UTF-8" in missed  # (random bytes are mostly not UTF-8 either, so they may be missed too)
+
+
+async def test_the_history_harness_goes_red_when_a_damaged_line_is_served(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lenient(path: Path) -> list[JSONObject]:
+        entries = []
+        for line in (read_bytes(path) or b"").split(b"\n")[:-1]:
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line.decode(errors="replace"))  # planted: bytes not UTF-8 replaced, not refused
+                entries += [entry] if isinstance(entry, dict) and isinstance(entry.get("id"), int) else []
+        return entries
+
+    monkeypatch.setattr(storehouse.history, "read_entries", lenient)
+    seen = await run_history(store, http, data_dir, 24, real_server=False)
+    assert not seen.clean
+    assert seen.damaged_served > 0
+    assert any("held by no whole valid line" in problem for problem in seen.list_problems)
 
 
 # -- cut at every byte -----------------------------------------------------------------------------------
@@ -599,3 +1170,269 @@ async def test_cutting_goes_red_when_a_torn_file_is_served(
     monkeypatch.setattr(FileBackend, "read", lenient)
     seen = await cut_every_byte(store, http, data_dir, 1, http_every=1000, stride=25)
     assert any("get served a damaged file" in problem for problem in seen.inconsistent)
+
+
+# -- history: cut at every byte of the last line ----------------------------------------------------------
+@dataclass
+class LogCuts:
+    """What cutting the last line of a history log at every byte saw."""
+
+    logs: int = 0
+    truncations: int = 0
+    over_http: int = 0
+    appends: int = 0
+    errors: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)
+
+    @property
+    def line(self) -> str:
+        return (
+            f"cut at every byte (history): {self.logs} logs, {self.truncations:,} truncations of the last line "
+            f"through the library, {self.over_http} over HTTP, {self.appends:,} appends after them, "
+            f"{len(self.errors)} errors, {len(self.inconsistent)} inconsistent reads or repairs"
+        )
+
+
+def log_victims(count: int, start: datetime) -> Iterator[tuple[str, list[JSONObject]]]:
+    """Logs to cut: the last entry has nested metadata, non-ASCII and multi-line content; soak runs add more."""
+    for n in range(count):
+        entries = [history_entry(n, k, start) for k in range(8 + n % 40)]  # within the cap of 100
+        entries[-1] |= {"content": "naïve ✓ 日本\nzweite Zeile", "metadata": {"nested": {"list": [1, 2.5, None]}}}
+        yield f"victim-{n}", entries
+
+
+def log_problems(
+    store: Storehouse, project: str, task: str, expected: list[JSONObject], others: list[JSONObject], torn: bool
+) -> list[str]:
+    """Where a read of the task, its count, its oldest, the read across tasks or check disagree with the oracle."""
+    problems = []
+    page = store.list_history(project, task, limit=1000)
+    if page.entries != expected or page.total != len(expected):
+        problems.append(f"read {[e.get('id') for e in page.entries]}, total {page.total}")
+    if store.count_history(project, task) != len(expected):
+        problems.append(f"count {store.count_history(project, task)}")
+    if store.oldest_history(project, task) != oldest(expected):
+        problems.append(f"oldest {store.oldest_history(project, task)}")
+    everything = sorted(expected + others, key=lambda entry: (entry["createdAt"], entry["taskId"], entry["id"]))
+    if store.list_history(project, limit=1000).entries != everything:
+        problems.append("the read across tasks")
+    reported = store.check().problems
+    named = [problem for problem in reported if problem.startswith(f"{project}/history/{task}.jsonl: ")]
+    if len(reported) != len(named) or len(named) != torn:
+        problems.append(f"check: {reported}")
+    return problems
+
+
+def repair_problems(path: Path, before: bytes, expected: list[JSONObject], added: JSONObject) -> list[str]:
+    """Where the log after an append is not its whole lines before the cut plus the new entry's line."""
+    raw = path.read_bytes()
+    rest = raw[len(before) :] if raw.startswith(before) else raw
+    with contextlib.suppress(ValueError):
+        if rest.endswith(b"\n") and rest.count(b"\n") == 1 and json.loads(rest) == added:
+            rest = b""
+    problems = [f"after the append the log ends {raw[-200:]!r}, not with the new entry's line"] if rest else []
+    if added["id"] <= max((entry["id"] for entry in expected), default=0):
+        problems.append(f"the appended id {added['id']} does not follow {[e['id'] for e in expected]}")
+    return problems
+
+
+async def cut_every_last_line(
+    http: httpx.AsyncClient, data_dir: Path, count: int, http_every: int, stride: int = 1
+) -> LogCuts:
+    """Cut each of ``count`` logs at every ``stride``-th byte of its last line, from just its newline down to the
+    line's first byte; at each a fresh store reads the entries before it, and an append repairs the log."""
+    project = "cut"
+    seen = LogCuts(logs=count)
+    settings = Settings(data_dir=data_dir, durable=False)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    with Storehouse(settings=settings) as writer:
+        others = writer.add_history(project, "intact", [history_entry(99, k, start) for k in range(3)])
+        written = {task: writer.add_history(project, task, entries) for task, entries in log_victims(count, start)}
+    for task, entries in written.items():
+        path = HISTORY.directory(data_dir, project) / f"{task}.jsonl"
+        content = path.read_bytes()
+        last = content.rstrip(b"\n").rfind(b"\n") + 1  # where the last line starts
+        expected = entries[:-1]
+        for cut in range(len(content) - 1, last - 1, -stride):
+            path.write_bytes(content[:cut])
+            seen.truncations += 1
+            try:
+                with Storehouse(settings=settings) as opened:  # a process starting on the torn log
+                    problems = log_problems(opened, project, task, expected, others, torn=cut > last)
+                    [added] = opened.add_history(project, task, {"type": "log", "content": f"after a cut at {cut}"})
+                    problems += repair_problems(path, content[:last], expected, added)
+                    problems += log_problems(opened, project, task, [*expected, added], others, torn=False)
+            except Exception as exc:
+                seen.errors.append(f"{task} cut at {cut}: {type(exc).__name__}: {exc}")
+                continue
+            seen.appends += 1
+            seen.inconsistent += [f"{task} cut at {cut}: {problem}" for problem in problems]
+            if cut % http_every == 0 or cut >= len(content) - 2:  # through the running server
+                seen.over_http += 1
+                path.write_bytes(content[:cut])
+                seen.inconsistent += [
+                    f"{task} cut at {cut}: HTTP {p}"
+                    for p in await cut_over_http(http, project, task, path, content[:last], expected, others)
+                ]
+        path.write_bytes(content)
+    return seen
+
+
+async def cut_over_http(
+    http: httpx.AsyncClient,
+    project: str,
+    task: str,
+    path: Path,
+    before: bytes,
+    expected: list[JSONObject],
+    others: list[JSONObject],
+) -> list[str]:
+    url = task_url(project, task)
+    everything = sorted(expected + others, key=lambda entry: (entry["createdAt"], entry["taskId"], entry["id"]))
+    reads = {
+        f"{url}?limit=1000": {"entries": expected, "total": len(expected)},
+        f"{url}/count": {"count": len(expected)},
+        f"{url}/oldest": {"createdAt": oldest(expected)},
+        f"{HISTORY.url(project)}?limit=1000": {"entries": everything, "total": len(everything)},
+    }
+    problems = []
+    for where, want in reads.items():
+        answer = await http.get(where)
+        if answer.status_code != 200 or answer.json() != want:
+            problems.append(f"GET {where}: {answer.status_code} {answer.text[:200]}")
+    answer = await http.post(url, json={"type": "log", "content": "appended over HTTP"})
+    if answer.status_code != 201:
+        return [*problems, f"POST: {answer.status_code} {answer.text[:200]}"]
+    [added] = answer.json()["entries"]
+    return problems + repair_problems(path, before, expected, added)
+
+
+async def test_a_log_cut_at_every_byte_of_its_last_line_reads_the_entries_before_it(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, scorecard: Callable[[str], None]
+) -> None:
+    seen = await cut_every_last_line(http, data_dir, soak(1), http_every=20)
+    scorecard(seen.line)
+    assert seen.errors == []
+    assert seen.inconsistent == []
+    assert seen.truncations > 200
+    assert seen.over_http > 10
+
+
+async def test_cutting_a_log_goes_red_when_a_torn_last_line_is_read(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = storehouse.history.read_entries
+
+    def lenient(path: Path) -> list[JSONObject]:
+        entries = original(path)
+        raw = path.read_bytes() if path.is_file() else b""
+        with contextlib.suppress(ValueError):
+            entries.append(json.loads(raw[raw.rfind(b"\n") + 1 :]))  # planted: a torn last line is read if it parses
+        return entries
+
+    monkeypatch.setattr(storehouse.history, "read_entries", lenient)
+    seen = await cut_every_last_line(http, data_dir, 1, http_every=1000, stride=40)
+    assert any(": read " in problem for problem in seen.inconsistent)  # at len-1: the whole last line, no newline
+
+
+async def test_cutting_a_log_goes_red_when_an_append_keeps_the_torn_tail(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storehouse.history, "_cut_torn_tail", lambda *args: None)  # planted: the tail stays
+    seen = await cut_every_last_line(http, data_dir, 1, http_every=1000, stride=40)
+    assert any("after the append the log ends" in problem for problem in seen.inconsistent)
+
+
+# -- history bugs found by this harness, not fixed yet (each case is left out of the main run until then) ---
+def write_log(data_dir: Path, task: str, count: int) -> tuple[Path, list[JSONObject]]:
+    """A log of ``count`` entries in project ``torn``; returns its path and the entries."""
+    with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
+        entries = writer.add_history("torn", task, [{"type": "log", "content": f"entry {n}"} for n in range(count)])
+    return HISTORY.directory(data_dir, "torn") / f"{task}.jsonl", entries
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: history.read_entries and _is_entry take any JSON object with an integer id for an entry, so a line "
+    "of the wrong shape is served (type 'exploded', createdAt 'yesterday'), makes the reads 500 (no taskId) and "
+    "check() does not name it",
+)
+async def test_a_log_line_with_an_id_that_is_not_an_entry_is_never_served(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    path, entries = write_log(data_dir, "t", 2)
+    recent, future = entries[0]["createdAt"], "2999-01-01T00:00:00.000Z"
+    wrong = [  # JSON objects with an integer id that are neither an entry nor a tombstone ({"id": N})
+        {"id": 9, "taskId": "t", "type": "exploded", "createdAt": recent, "expiresAt": future},
+        {"id": 10, "taskId": "t", "type": "log", "createdAt": "yesterday", "expiresAt": future},
+        {"id": 11, "createdAt": recent, "expiresAt": future},
+        {"id": 12, "expiresAt": future},
+    ]
+    first, second = path.read_bytes().splitlines()
+    path.write_bytes(b"\n".join([first, *(json.dumps(line).encode() for line in wrong), second]) + b"\n")
+    url = task_url("torn", "t")
+    answers = [await http.get(url), await http.get(f"{url}/count"), await http.get(HISTORY.url("torn"))]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert answers[0].json() == {"entries": entries, "total": 2}
+    assert answers[1].json() == {"count": 2}
+    assert answers[2].json() == {"entries": entries, "total": 2}
+    assert named_logs(store.check(), "torn") == {"t.jsonl"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: POST .../tasks/{taskId}/history when <taskId>.jsonl is a symlink answers 500 storage_error "
+    "('Too many levels of symbolic links' from append_durably's O_NOFOLLOW); reads treat the log as absent, so the "
+    "append should write a new log in its place, as a PUT does for an execution",
+)
+async def test_an_append_to_a_symlinked_log_writes_a_new_log_and_leaves_the_target_alone(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    path, _ = write_log(data_dir, "t", 2)
+    outside = data_dir.parent / "outside.jsonl"
+    outside.write_bytes(secret_log(datetime.now(UTC)))
+    target = outside.read_bytes()
+    path.unlink()
+    path.symlink_to(outside)
+    answer = await http.post(task_url("torn", "t"), json={"type": "log", "content": "new"})
+    assert outside.read_bytes() == target
+    assert answer.status_code == 201, answer.text
+    [added] = answer.json()["entries"]
+    assert not path.is_symlink()
+    assert path.read_bytes().count(b"\n") == 1
+    assert (await http.get(task_url("torn", "t"))).json() == {"entries": [added], "total": 1}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a directory named <taskId>.jsonl in a history directory makes POST and DELETE of that task and "
+    "POST /history/cleanup of the whole project answer 500 storage_error ('Is a directory'); executions answer 409 "
+    "for the same, and a clean-up should go past it",
+)
+async def test_a_directory_named_like_a_log_does_not_break_writes(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    path, _ = write_log(data_dir, "a-dir", 2)
+    write_log(data_dir, "b-log", 2)
+    directory_named_like_a_file(path, b"", random.Random(0), 0, data_dir)
+    answers = [
+        await http.post(task_url("torn", "a-dir"), json={"type": "log"}),
+        await http.delete(task_url("torn", "a-dir")),
+        await http.post(f"{HISTORY.url('torn')}/cleanup"),
+    ]
+    assert [answer.status_code for answer in answers] == [409, 409, 200], [answer.text for answer in answers]
+    assert (await http.get(task_url("torn", "b-log"))).json()["total"] == 2
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: after a log line with id 2**64-1 (an entry otherwise whole) every append to the task answers 500 "
+    "('Integer exceeds 64-bit range' from orjson.dumps of the next id, 2**64)",
+)
+async def test_an_append_after_a_line_with_the_largest_64_bit_id_is_not_a_server_error(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    path, entries = write_log(data_dir, "t", 1)
+    path.write_bytes(path.read_bytes() + json.dumps(entries[0] | {"id": (1 << 64) - 1}).encode() + b"\n")
+    answer = await http.post(task_url("torn", "t"), json={"type": "log"})
+    assert answer.status_code < 500, answer.text
