@@ -15,6 +15,7 @@ is hidden, compaction, clean-up and delete leave a tombstone of its id (``{"id":
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import orjson
 
-from .errors import InvalidBody, InvalidRequest, StorageError
+from .errors import Conflict, InvalidBody, InvalidRequest, StorageError
 from .fsio import FileIO, is_temp_name, read_bytes
 from .ids import check_id, id_path, is_valid_id
 from .locks import LockTable
@@ -48,6 +49,8 @@ TYPES = frozenset(
 TEXT_FIELDS = ("executionId", "workspaceId", "sessionId", "role", "content")
 ID_FIELDS = ("executionId", "workspaceId", "sessionId")
 Announce = Callable[[list[JSONObject]], None]
+MAX_ID = (1 << 63) - 1  # ids are 64-bit, as everywhere in the API
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # as the store writes them
 DEFAULT_TTL_DAYS = 20
 DEFAULT_MAX_ENTRIES = 100
 
@@ -111,19 +114,61 @@ def validate_entry(data: object, task_id: str, now: str, retention: Retention) -
 
 
 def read_entries(path: Path) -> list[JSONObject]:
-    """Every whole, parseable entry line of a history file, in file order (a torn or damaged line is skipped)."""
+    """Every whole entry line (or tombstone) of a history file, in file order; a torn last line, and any line
+    that is not an entry as this module writes them, is skipped (``storehouse check`` names it)."""
     raw = read_bytes(path)
     if not raw:
         return []
     entries = []
     for line in raw.split(b"\n")[:-1]:  # after the last newline is at most a torn line: never an entry
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and isinstance(entry.get("id"), int):
+        entry = _parse_line(line)
+        if entry is not None:
             entries.append(entry)
     return entries
+
+
+def _parse_line(line: bytes) -> JSONObject | None:
+    """The entry or tombstone a line holds, or None when it holds anything else."""
+    try:
+        entry = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    entry_id = entry.get("id")
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 1 <= entry_id <= MAX_ID:
+        return None
+    if len(entry) == 1:
+        return entry  # a tombstone: keeps the newest id when the entries went
+    get = entry.get  # every line of every read comes through here: kept to plain lookups (~1 us a line)
+    text = (str, type(None))
+    if (
+        get("type") in TYPES
+        and type(get("taskId")) is str
+        and _is_timestamp(get("createdAt"))
+        and _is_timestamp(get("expiresAt"))
+        and type(get("metadata")) in (dict, type(None))
+        and type(get("content")) in text
+        and type(get("role")) in text
+        and type(get("executionId")) in text
+        and type(get("workspaceId")) in text
+        and type(get("sessionId")) in text
+    ):
+        return entry
+    return None
+
+
+def _is_timestamp(value: object) -> bool:
+    """Written by the store (2026-01-05T10:00:05.000Z): that shape is what makes text order time order."""
+    return (
+        type(value) is str
+        and len(value) == 24
+        and value[4] == "-"
+        and value[10] == "T"
+        and value[19] == "."
+        and value[23] == "Z"
+        and _TIMESTAMP.fullmatch(value) is not None
+    )
 
 
 def visible(entries: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
@@ -171,12 +216,16 @@ def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: R
 
     Cuts a torn last line off first; compacts the file when it has grown past twice the cap.
     """
+    if os.path.islink(path):  # never ours (nothing is followed): a new regular file takes its place
+        return _replace(io, path, [{"id": n, **entry} for n, entry in enumerate(new, 1)])
     raw = read_bytes(path) or b""
     if raw and not raw.endswith(b"\n"):
         _cut_torn_tail(io, path, raw)
         raw = raw[: raw.rfind(b"\n") + 1]
     existing = read_entries(path) if raw else []
     next_id = max((entry["id"] for entry in existing), default=0) + 1
+    if next_id + len(new) - 1 > MAX_ID:
+        raise Conflict(f"the ids of the history {path.name} are used up (the newest is {next_id - 1})")
     added = [{"id": next_id + n, **entry} for n, entry in enumerate(new)]
     lines = b"".join(orjson.dumps(entry) + b"\n" for entry in added)
     if len(existing) + len(added) > 2 * max(retention.max_entries, 1):
@@ -264,6 +313,7 @@ class HistoryStore:
         if not path.parent.resolve().is_relative_to((self.data_dir / "projects").resolve()):
             raise InvalidRequest(f"the history of project {project} leads outside the data directory; not followed")
         with self._locks.document(project, f"history/{task}"):
+            _refuse_a_directory(path, project, task)
             # Entries without a createdAt of their own are stamped now, inside the lock, so that their times
             # go the same way as their ids even when other processes append to the task at the same moment.
             stamp = now_timestamp()
@@ -314,6 +364,7 @@ class HistoryStore:
         """
         path = self.path(project, task)
         with self._locks.document(project, f"history/{task}"):
+            _refuse_a_directory(path, project, task)
             entries = read_entries(path)
             count = len(visible(entries, now, self._retention(project)))
             if entries:  # a tombstone of the newest keeps ids going on from it
@@ -405,6 +456,8 @@ class HistoryStore:
 
     def _prune_task(self, project: str, task: str, now: str, retention: Retention) -> int:
         path = self.path(project, task)
+        if os.path.isdir(path) or os.path.islink(path):
+            return 0  # not a log of ours: 'storehouse check' names it, and it is left for a person to see
         everything = read_entries(path)
         keep = kept(everything, now, retention)
         data = _lines(keep)
@@ -414,8 +467,22 @@ class HistoryStore:
         return sum(1 for entry in everything if len(entry) > 1) - sum(1 for entry in keep if len(entry) > 1)
 
 
+def _replace(io: FileIO, path: Path, added: list[JSONObject]) -> list[JSONObject]:
+    io.replace_durably(path, _lines(added))
+    return added
+
+
 def _lines(entries: list[JSONObject]) -> bytes:
     return b"".join(orjson.dumps(entry) + b"\n" for entry in entries)
+
+
+def _refuse_a_directory(path: Path, project: str, task: str) -> None:
+    """Conflict when a history file's name is taken by a directory (made by hand): nothing can replace it."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise Conflict(
+            f"the history of task {task} of project {project} cannot be written or deleted: {path.name} is a "
+            "directory, not a file; remove it by hand ('storehouse check' names it)"
+        )
 
 
 def _is_settings(raw: bytes) -> bool:
@@ -430,11 +497,7 @@ def _is_settings(raw: bytes) -> bool:
 
 
 def _is_entry(line: bytes) -> bool:
-    try:
-        entry = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(entry, dict) and isinstance(entry.get("id"), int)
+    return _parse_line(line) is not None
 
 
 def _page(entries: list[JSONObject], query: HistoryQuery) -> list[JSONObject]:

@@ -32,8 +32,8 @@ read nor changed.
 lists and counts consistently, and never errors, at every one (through HTTP for a sample). For history, one log
 is cut at every offset of its last line: reads return exactly the entries before it, and an append repairs it.
 
-Bugs found here and not fixed yet each have a strict xfail test whose reason starts with ``bug:``; until they are
-fixed the main history run leaves those cases out (``APPEND_BUGS``, ``CLEANUP_BUGS``), so that it guards the rest.
+A directory named like a log cannot be written or deleted (409, as for executions): it is left for a person,
+and the clean-up goes past it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import shutil
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -605,7 +604,7 @@ def log_random_bytes(log: Log, rng: random.Random, _nth: int) -> Log:
     return Log([(line, None) for line in lines], tail)
 
 
-WRONG_LINES = (  # valid JSON that is not an entry, without an integer "id" (for those: the xfail test below)
+WRONG_LINES = (  # valid JSON that is not an entry, without an integer "id" (for those: test_a_log_line_with_an_id_...)
     b"[]",
     b'"a history entry"',
     b"null",
@@ -651,9 +650,6 @@ LOG_DAMAGES: dict[str, Callable[[Log, random.Random, int], Log]] = {
     "not UTF-8": log_not_utf8,
 }
 STRAY_FILES = ("notes.txt", "-not-a-task-id.jsonl")  # check names them too; no read sees them
-# Cases the main history run leaves out while a bug stands; each has a strict xfail test below that puts it back.
-APPEND_BUGS = frozenset({"symlink out", "directory"})  # test_an_append_to_a_symlinked_log_..., ..._named_like_a_log_...
-CLEANUP_BUGS = frozenset({"directory"})  # test_a_directory_named_like_a_log_does_not_break_writes: removed by hand
 
 
 @dataclass
@@ -870,6 +866,10 @@ async def append_to_damaged_logs(
         log, url = seen.logs[task], task_url(project, task)
         body = {"type": "log", "content": f"appended after damage: {how}", "sessionId": "s-after"}
         answer = await ask(seen, client, "POST", url, json=body)
+        if how == "directory":  # nothing can replace it: a 409 that names it, and the directory stays
+            if answer.status_code != 409 or not (HISTORY.directory(data_dir, project) / f"{task}.jsonl").is_dir():
+                seen.wrong_answers.append(f"POST {url} ({how}): {answer.status_code} {answer.text[:200]}, not 409")
+            continue
         if answer.status_code != 201:
             seen.wrong_answers.append(f"POST {url} ({how}): {answer.status_code} {answer.text[:200]}")
             continue
@@ -898,6 +898,10 @@ async def delete_logs(seen: TornLogs, client: httpx.AsyncClient, project: str, t
     for task in tasks:
         url, log = task_url(project, task), seen.logs[task]
         answer = await ask(seen, client, "DELETE", url)
+        if seen.damaged.get(task) == "directory":  # nothing can remove it but a person: a 409, and it stays
+            if answer.status_code != 409:
+                seen.wrong_answers.append(f"DELETE {url} (directory): {answer.status_code} {answer.text[:200]}")
+            continue
         if answer.status_code != 200 or answer.json() != {"deleted": len(log.entries)}:
             seen.wrong_answers.append(
                 f"DELETE {url}: {answer.status_code} {answer.text[:200]}, {len(log.entries)} held"
@@ -931,15 +935,11 @@ async def run_history(
     if real_server:
         sample_logs_through_a_real_server(seen, data_dir, project)
     # 3. an append to every damaged log; then check names only those that still hold a damaged line
-    await append_to_damaged_logs(seen, http, data_dir, project, frozenset(LOG_DAMAGES) - APPEND_BUGS)
+    await append_to_damaged_logs(seen, http, data_dir, project, frozenset(LOG_DAMAGES))
     still = {f"{task}.jsonl" for task, log in seen.logs.items() if log.damaged} | set(STRAY_FILES)
     if (named := named_logs(store.check(), project)) != still:
         seen.wrong_answers.append(f"after the appends check named {sorted(named)}, not {sorted(still)}")
     # 4. the clean-up finds nothing expired and no task past its cap, and no read changes
-    for task, how in seen.damaged.items():
-        if how in CLEANUP_BUGS:  # taken out by hand while the bug stands
-            shutil.rmtree(directory / f"{task}.jsonl")
-            seen.logs[task] = Log([])
     answer = await ask(seen, http, "POST", f"{HISTORY.url(project)}/cleanup")
     if answer.status_code != 200 or answer.json() != {"deleted": 0}:
         seen.wrong_answers.append(f"POST cleanup: {answer.status_code} {answer.text[:200]}, nothing has expired")
@@ -1351,12 +1351,6 @@ def write_log(data_dir: Path, task: str, count: int) -> tuple[Path, list[JSONObj
     return HISTORY.directory(data_dir, "torn") / f"{task}.jsonl", entries
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: history.read_entries and _is_entry take any JSON object with an integer id for an entry, so a line "
-    "of the wrong shape is served (type 'exploded', createdAt 'yesterday'), makes the reads 500 (no taskId) and "
-    "check() does not name it",
-)
 async def test_a_log_line_with_an_id_that_is_not_an_entry_is_never_served(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
@@ -1379,12 +1373,6 @@ async def test_a_log_line_with_an_id_that_is_not_an_entry_is_never_served(
     assert named_logs(store.check(), "torn") == {"t.jsonl"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: POST .../tasks/{taskId}/history when <taskId>.jsonl is a symlink answers 500 storage_error "
-    "('Too many levels of symbolic links' from append_durably's O_NOFOLLOW); reads treat the log as absent, so the "
-    "append should write a new log in its place, as a PUT does for an execution",
-)
 async def test_an_append_to_a_symlinked_log_writes_a_new_log_and_leaves_the_target_alone(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
@@ -1403,12 +1391,6 @@ async def test_an_append_to_a_symlinked_log_writes_a_new_log_and_leaves_the_targ
     assert (await http.get(task_url("torn", "t"))).json() == {"entries": [added], "total": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a directory named <taskId>.jsonl in a history directory makes POST and DELETE of that task and "
-    "POST /history/cleanup of the whole project answer 500 storage_error ('Is a directory'); executions answer 409 "
-    "for the same, and a clean-up should go past it",
-)
 async def test_a_directory_named_like_a_log_does_not_break_writes(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
@@ -1424,15 +1406,23 @@ async def test_a_directory_named_like_a_log_does_not_break_writes(
     assert (await http.get(task_url("torn", "b-log"))).json()["total"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after a log line with id 2**64-1 (an entry otherwise whole) every append to the task answers 500 "
-    "('Integer exceeds 64-bit range' from orjson.dumps of the next id, 2**64)",
-)
 async def test_an_append_after_a_line_with_the_largest_64_bit_id_is_not_a_server_error(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
     path, entries = write_log(data_dir, "t", 1)
     path.write_bytes(path.read_bytes() + json.dumps(entries[0] | {"id": (1 << 64) - 1}).encode() + b"\n")
     answer = await http.post(task_url("torn", "t"), json={"type": "log"})
-    assert answer.status_code < 500, answer.text
+    assert answer.status_code == 201, answer.text  # a line with an id past 64 bits is no entry: skipped
+    assert answer.json()["entries"][0]["id"] == 2
+
+
+async def test_a_task_whose_ids_are_used_up_refuses_appends_with_a_409(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    path, entries = write_log(data_dir, "t", 1)
+    path.write_bytes(path.read_bytes() + json.dumps(entries[0] | {"id": (1 << 63) - 1}).encode() + b"\n")
+    before = path.read_bytes()
+    answer = await http.post(task_url("torn", "t"), json={"type": "log"})
+    assert answer.status_code == 409, answer.text
+    assert "used up" in answer.json()["error"]["message"]
+    assert path.read_bytes() == before
