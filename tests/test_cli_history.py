@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -374,3 +378,67 @@ def test_history_data_dir_comes_from_the_environment(
     assert main(["history", "count", "demo", "T-1"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "1"
     assert _history_file(data_dir).exists()
+
+
+# -- events --------------------------------------------------------------------------------------------------
+def test_events_once_prints_the_changes_after_an_id(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        start = store.change_head()
+        made = store.create_execution("demo", name="triage", status="running")
+        store.add_history("demo", "T-1", {"type": "agent_turn", "content": "thinking hard"})
+        store.delete_execution("demo", made["id"])
+        ids = [event.id for event in store.changes("demo", start).events]
+    assert _run(data_dir, "events", "demo", "--after", start, "--once") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [ids[0], "execution.created"],
+        [ids[1], "history.appended"],
+        [ids[2], "execution.deleted"],
+    ]
+    assert lines[0].endswith(f"{made['id']} running triage")
+    assert lines[1].endswith("T-1 #1 agent_turn: thinking hard")
+    assert _run(data_dir, "events", "demo", "--after", ids[1], "--once", "--json") == 0
+    (only,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (only["id"], only["type"], only["data"]) == (
+        ids[2],
+        "execution.deleted",
+        {
+            "projectId": "demo",
+            "executionId": made["id"],
+        },
+    )
+
+
+def test_events_from_now_on_prints_nothing_with_once(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.create_execution("demo")
+    assert _run(data_dir, "events", "demo", "--once") == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_events_says_when_a_position_cannot_be_resumed(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(data_dir, "events", "demo", "--after", "0123456789ab-5", "--once") == 0
+    assert "reset: " in capsys.readouterr().err
+    assert _run(data_dir, "events", "demo", "--after", "nonsense", "--once") == 1
+    assert "event id" in capsys.readouterr().err
+
+
+def test_events_follows_another_process_until_stopped(data_dir: Path) -> None:
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "storehouse", "events", "demo", "--json", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)  # it starts from now on: give it time to open the store
+        with Storehouse(data_dir) as store:
+            store.add_history("demo", "T-1", {"type": "log", "content": "hello"})
+        assert follower.stdout is not None
+        event = json.loads(follower.stdout.readline())
+        assert (event["type"], event["data"]["entries"][0]["content"]) == ("history.appended", "hello")
+    finally:
+        follower.send_signal(signal.SIGINT)
+        code = follower.wait(10)
+        if follower.stdout is not None:
+            follower.stdout.close()
+    assert code == 130  # Ctrl-C ends it quietly
