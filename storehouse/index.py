@@ -34,7 +34,7 @@ import orjson
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
@@ -113,10 +113,10 @@ CREATE TABLE stats(
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;  -- 'epoch', 'pruned'
-CREATE TABLE changes(  -- the change log behind the event stream: seq never goes back, even after pruning
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, p INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL
-);
-CREATE INDEX changes_project ON changes(p, seq);
+-- The change log behind the event stream. seq is the rowid: max + 1 for each change, and since pruning drops
+-- only the oldest rows (never the newest), it never goes back. No index on p: a follower reads the few rows
+-- after its position, and resuming from far back scans at most CHANGES_KEPT rows; every write saves an insert.
+CREATE TABLE changes(seq INTEGER PRIMARY KEY, p INTEGER NOT NULL, kind TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TRIGGER executions_insert AFTER INSERT ON executions BEGIN
 {_ADD_NEW}
     DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
@@ -633,8 +633,8 @@ class Index:
                 []
                 if p is None
                 else connection.execute(
-                    "SELECT seq, kind, data FROM changes WHERE p = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (p, after, limit),
+                    "SELECT seq, kind, data FROM changes WHERE seq > ? AND p = ? ORDER BY seq LIMIT ?",
+                    (after, p, limit),
                 ).fetchall()
             )
         finally:
@@ -647,8 +647,8 @@ class Index:
 
     def _feed_state(self, connection: sqlite3.Connection) -> FeedState:
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
-        head = connection.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
-        return FeedState(str(meta["epoch"]), int(head[0]) if head else 0, int(meta["pruned"]))
+        head = connection.execute("SELECT max(seq) FROM changes").fetchone()[0]
+        return FeedState(str(meta["epoch"]), int(head or meta["pruned"]), int(meta["pruned"]))
 
     def new_epoch(self) -> None:
         """Start a new epoch (a copy of the index must not pass for the original in event ids)."""
