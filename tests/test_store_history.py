@@ -150,3 +150,18 @@ def test_check_names_damaged_settings(store: Storehouse, data_dir: Path) -> None
     assert store.check().problems == [
         "demo/settings.json: not valid settings; the defaults apply until they are set again"
     ]
+
+
+def test_a_backup_keeps_every_history_and_the_settings(store: Storehouse, tmp_path: Path) -> None:
+    store.add_history("demo", "T-1", [{"type": "log", "content": str(n)} for n in range(5)])
+    store.add_history("only-history", "T-9", {"type": "agent_turn", "content": "no runs in this project"})
+    store.set_history_settings("demo", {"historyMaxEntriesPerTask": 3})
+    store.create_execution("demo", status="completed")
+    report = store.backup(tmp_path / "copy")
+    assert report.projects == 2
+    with Storehouse(tmp_path / "copy") as copy:
+        for project, task in (("demo", "T-1"), ("only-history", "T-9")):
+            assert copy.list_history(project, task) == store.list_history(project, task)
+        assert copy.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 3}
+        assert copy.list_executions("demo").total == 1
+        assert copy.check().problems == []

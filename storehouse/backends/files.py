@@ -524,28 +524,34 @@ class FileBackend:
     def _backup_into(self, target: Path, progress: Progress | None) -> BackupReport:
         since = time.time_ns() - BACKUP_RECENT_NS
         self._snapshot_index(target / "index.sqlite3")
-        plan: list[tuple[str, Path, list[str]]] = []
-        for name in sorted(self._project_names()):
-            directory = self._directory(name)
-            try:
-                self._refuse_escape(directory)
-                names = sorted(entry for entry in os.listdir(directory) if not is_temp_name(entry))
-            except InvalidRequest:
-                continue  # a symlink out of the data directory: not followed
-            except OSError as exc:
-                raise storage_error(exc, "list", directory) from exc
-            plan.append((name, directory, names))
-        self._forget_recent_rows(target / "index.sqlite3", [name for name, _, _ in plan], since)
-        report = BackupReport(projects=len(plan))
+        plan: list[tuple[str, Path, list[str]]] = []  # (project/folder, directory, file names)
+        root = self.data_dir / "projects"
+        for name in sorted(os.listdir(root)):
+            if not is_valid_id(name) or os.path.islink(root / name) or not os.path.isdir(root / name):
+                continue  # a symlinked project is not followed; stray files are not a project
+            plan.append((name, root / name, [SETTINGS] if os.path.isfile(root / name / SETTINGS) else []))
+            for folder in BACKED_UP:
+                directory = root / name / folder
+                if not os.path.isdir(directory):
+                    continue
+                try:
+                    self._refuse_escape(directory)
+                    names = sorted(entry for entry in os.listdir(directory) if not is_temp_name(entry))
+                except InvalidRequest:
+                    continue  # a symlink out of the data directory: not followed
+                except OSError as exc:
+                    raise storage_error(exc, "list", directory) from exc
+                plan.append((f"{name}/{folder}", directory, names))
+        self._forget_recent_rows(target / "index.sqlite3", [where for where, _, _ in plan if "/" not in where], since)
+        report = BackupReport(projects=sum(1 for where, _, _ in plan if "/" not in where))
         total = sum(len(names) for _, _, names in plan)
         done = 0
         new_directories = [target, target / "projects"]
         self._make_backup_directory(target / "projects")
-        for name, directory, names in plan:
-            into = target / "projects" / name / "executions"
-            for new in (into.parent, into):
-                self._make_backup_directory(new)
-                new_directories.append(new)
+        for where, directory, names in plan:
+            into = target / "projects" / where
+            self._make_backup_directory(into)
+            new_directories.append(into)
             for entry in names:
                 copied = self._copy_file(directory / entry, into / entry)
                 if copied is not None:
@@ -634,6 +640,10 @@ class FileBackend:
         finally:
             os.close(out)
         return len(data)
+
+
+BACKED_UP = ("executions", "history")  # the folders of a project a backup copies, besides its settings
+SETTINGS = "settings.json"
 
 
 def _execution_change(project: str, document: JSONObject, summary: bytes) -> bytes:
