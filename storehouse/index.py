@@ -28,13 +28,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar, Protocol
 
 import orjson
 
 from .errors import InvalidParameter
 from .models import JSONObject
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
@@ -113,6 +114,45 @@ CREATE TABLE stats(
     PRIMARY KEY(p, status)
 ) WITHOUT ROWID;
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;  -- 'epoch', 'pruned'
+CREATE TABLE tasks(
+    p INTEGER NOT NULL,  -- the key of '<project>/tasks' (so intents and invalid files never meet executions')
+    id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    priority_rank INTEGER NOT NULL,  -- 0 critical, 1 high, 2 medium, 3 low
+    assigned_to TEXT,
+    complexity INTEGER,
+    created_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    summary BLOB NOT NULL
+);
+CREATE UNIQUE INDEX tasks_id ON tasks(p, id);
+CREATE INDEX tasks_status ON tasks(p, status, priority_rank, created_at, id);
+CREATE INDEX tasks_order ON tasks(p, priority_rank, created_at, id);
+CREATE INDEX tasks_assigned ON tasks(p, assigned_to, priority_rank, created_at, id);
+CREATE INDEX tasks_files ON tasks(p, id, mtime_ns, size, version);
+CREATE TABLE task_tags(p INTEGER NOT NULL, id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(p, id, tag)) WITHOUT ROWID;
+CREATE INDEX task_tags_tag ON task_tags(p, tag, id);
+CREATE TABLE task_edges(  -- task depends on depends_on; kept from the dependent task's document
+    p INTEGER NOT NULL, task TEXT NOT NULL, depends_on TEXT NOT NULL, type TEXT NOT NULL,
+    PRIMARY KEY(p, task, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX task_edges_reverse ON task_edges(p, depends_on, task);
+CREATE TRIGGER tasks_insert AFTER INSERT ON tasks BEGIN
+    DELETE FROM invalid_files WHERE p = new.p AND id = new.id;
+    DELETE FROM intents WHERE p = new.p AND id = new.id;
+END;
+CREATE TRIGGER tasks_update AFTER UPDATE ON tasks BEGIN
+    DELETE FROM task_tags WHERE p = old.p AND id = old.id;
+    DELETE FROM task_edges WHERE p = old.p AND task = old.id;
+    DELETE FROM intents WHERE p = new.p AND id = new.id;
+END;
+CREATE TRIGGER tasks_delete AFTER DELETE ON tasks BEGIN
+    DELETE FROM task_tags WHERE p = old.p AND id = old.id;
+    DELETE FROM task_edges WHERE p = old.p AND task = old.id;
+    DELETE FROM intents WHERE p = old.p AND id = old.id;
+END;
 -- The change log behind the event stream. seq is the rowid: max + 1 for each change, and since pruning drops
 -- only the oldest rows (never the newest), it never goes back. No index on p: a follower reads the few rows
 -- after its position, and resuming from far back scans at most CHANGES_KEPT rows; every write saves an insert.
@@ -135,13 +175,70 @@ CREATE TRIGGER executions_delete AFTER DELETE ON executions BEGIN
 END;
 """
 
-_COLUMNS = ("p", "id", "task_id", "status", "started_at", "duration", "duration_key", "cost", "cost_nanos",
-            "tokens_in", "tokens_out", "tokens_total", "version", "mtime_ns", "size", "summary")  # fmt: skip
-_UPSERT = (
-    f"INSERT INTO executions VALUES ({','.join('?' * len(_COLUMNS))}) ON CONFLICT(p, id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in _COLUMNS[2:])
+
+@dataclass(frozen=True)
+class Table:
+    """The index tables of one kind of document: its rows (one per file) and their tags.
+
+    Rows are keyed (p, id); each kind has its own project keys, so the intents and invalid-file marks they
+    share never meet. Triggers clear a row's tags (and a task's edges) when it changes.
+    """
+
+    name: str
+    tags: str
+    columns: tuple[str, ...]
+
+    @property
+    def upsert(self) -> str:
+        return (
+            f"INSERT INTO {self.name} VALUES ({','.join('?' * len(self.columns))}) ON CONFLICT(p, id) DO UPDATE SET "
+            + ", ".join(f"{column} = excluded.{column}" for column in self.columns[2:])
+        )
+
+    @property
+    def insert_tag(self) -> str:
+        return f"INSERT OR IGNORE INTO {self.tags} VALUES (?, ?, ?)"
+
+
+EXECUTIONS = Table(
+    "executions",
+    "execution_tags",
+    (
+        "p",
+        "id",
+        "task_id",
+        "status",
+        "started_at",
+        "duration",
+        "duration_key",
+        "cost",
+        "cost_nanos",
+        "tokens_in",
+        "tokens_out",
+        "tokens_total",
+        "version",
+        "mtime_ns",
+        "size",
+        "summary",
+    ),
 )
-_INSERT_TAG = "INSERT OR IGNORE INTO execution_tags VALUES (?, ?, ?)"
+TASKS = Table(
+    "tasks",
+    "task_tags",
+    (
+        "p",
+        "id",
+        "status",
+        "priority_rank",
+        "assigned_to",
+        "complexity",
+        "created_at",
+        "version",
+        "mtime_ns",
+        "size",
+        "summary",
+    ),
+)
 
 SORTS: dict[str, tuple[str, str]] = {
     "-startedAt": ("started_at", "DESC"),
@@ -161,9 +258,26 @@ _SORT_KEYS: dict[
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
+class IndexRow(Protocol):
+    """What the index keeps of one document file (``Row`` for executions, ``TaskRow`` for tasks)."""
+
+    @property
+    def table(self) -> Table: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+    @property
+    def summary(self) -> bytes: ...
+    def values(self, p: int) -> tuple[object, ...]: ...
+    def extra(self, p: int) -> list[tuple[str, list[tuple[object, ...]]]]: ...
+
+
 @dataclass(frozen=True)
 class Row:
     """What the index keeps of one execution file."""
+
+    table: ClassVar[Table] = EXECUTIONS
 
     id: str
     task_id: str | None
@@ -200,6 +314,9 @@ class Row:
             summary=orjson.dumps(summary),
             tags=tuple(dict.fromkeys(document["tags"])),
         )
+
+    def extra(self, p: int) -> list[tuple[str, list[tuple[object, ...]]]]:
+        return []
 
     def values(self, p: int) -> tuple[object, ...]:
         duration_key = -1 if self.duration is None else self.duration
@@ -301,6 +418,10 @@ class FeedState:
     epoch: str
     head: int
     pruned: int
+
+
+Logged = tuple[int, str, bytes]
+"""A change to log with a write: the project key it is of, its kind (``execution.created`` ...), its JSON data."""
 
 
 def new_epoch() -> str:
@@ -519,25 +640,29 @@ class Index:
         """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
         self._commit(lambda connection: connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item)))
 
-    def upsert(self, p: int, row: Row, change: tuple[str, bytes] | None = None) -> None:
-        """Store row (replacing the old one) and clear its intent; log change (kind, data) in the same commit."""
+    def upsert(self, p: int, row: IndexRow, change: Logged | None = None) -> None:
+        """Store row (replacing the old one) and clear its intent; log change (p, kind, data) in the same commit."""
 
         def work(connection: sqlite3.Connection) -> None:
             self._put(connection, p, row)
             if change is not None:
-                self._log_change(connection, p, *change)
+                self._log_change(connection, *change)
 
         self._commit(work)
 
-    def remove(self, p: int, item: str, change: tuple[str, bytes] | None = None) -> None:
-        """Drop item's row (and intent); log change (kind, data) in the same commit."""
+    def remove(self, p: int, item: str, change: Logged | None = None, table: Table = EXECUTIONS) -> None:
+        """Drop item's row (and intent); log change (p, kind, data) in the same commit."""
 
         def work(connection: sqlite3.Connection) -> None:
-            self._drop(connection, p, item)
+            self._drop(connection, p, item, table)
             if change is not None:
-                self._log_change(connection, p, *change)
+                self._log_change(connection, *change)
 
         self._commit(work)
+
+    def read(self) -> sqlite3.Connection:
+        """This thread's connection, for queries of other modules (``task_index``); never for writes."""
+        return self._connect()
 
     def log_change(self, p: int, kind: str, data: bytes) -> None:
         """Add a change (kind, JSON object data) to the change log."""
@@ -552,27 +677,34 @@ class Index:
     def apply(
         self,
         p: int,
-        rows: Iterable[Row],
+        rows: Iterable[IndexRow],
         invalid: Iterable[tuple[str, int, int, str]],
         removed: Iterable[str],
+        table: Table = EXECUTIONS,
     ) -> None:
         """Bring many rows in step with the files in one transaction (used by reconcile and reindex)."""
         with self._write() as connection:
             for item in removed:
-                self._drop(connection, p, item)
+                self._drop(connection, p, item, table)
             for row in rows:
                 self._put(connection, p, row)
             for item, mtime_ns, size, reason in invalid:
-                self._drop(connection, p, item)
+                self._drop(connection, p, item, table)
                 connection.execute(
                     "INSERT INTO invalid_files VALUES (?, ?, ?, ?, ?)", (p, item, mtime_ns, size, reason)
                 )
 
-    def clear_project(self, p: int) -> None:
+    def clear_project(self, p: int, table: Table = EXECUTIONS) -> None:
         """Forget every row of a project (before a rebuild)."""
         with self._write() as connection:
-            for table in ("executions", "execution_tags", "invalid_files", "intents"):
-                connection.execute(f"DELETE FROM {table} WHERE p = ?", (p,))
+            for name in (
+                table.name,
+                table.tags,
+                "invalid_files",
+                "intents",
+                *(("task_edges",) if table is TASKS else ()),
+            ):
+                connection.execute(f"DELETE FROM {name} WHERE p = ?", (p,))
             # zero the stats rather than delete them: their ``changes`` must keep growing (see ``generation``)
             connection.execute(
                 "UPDATE stats SET n = 0, cost_nanos = 0, tokens_in = 0, tokens_out = 0, tokens_total = 0, "
@@ -580,26 +712,28 @@ class Index:
                 (p,),
             )
 
-    def _put(self, connection: sqlite3.Connection, p: int, row: Row) -> None:
+    def _put(self, connection: sqlite3.Connection, p: int, row: IndexRow) -> None:
         # The triggers keep stats and the generation, drop the old tags, and clear the intent and any
         # invalid-file mark, so a new row costs one statement (two with tags).
-        connection.execute(_UPSERT, row.values(p))
+        connection.execute(row.table.upsert, row.values(p))
         if row.tags:
-            connection.executemany(_INSERT_TAG, [(p, row.id, tag) for tag in row.tags])
+            connection.executemany(row.table.insert_tag, [(p, row.id, tag) for tag in row.tags])
+        for sql, values in row.extra(p):
+            connection.executemany(sql, values)
 
-    def _drop(self, connection: sqlite3.Connection, p: int, item: str) -> None:
-        connection.execute("DELETE FROM executions WHERE p = ? AND id = ?", (p, item))
+    def _drop(self, connection: sqlite3.Connection, p: int, item: str, table: Table = EXECUTIONS) -> None:
+        connection.execute(f"DELETE FROM {table.name} WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM invalid_files WHERE p = ? AND id = ?", (p, item))
         connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, item))
 
     # -- reads -----------------------------------------------------------------------------------------
-    def known_files(self, p: int) -> dict[str, tuple[int, int, int]]:
+    def known_files(self, p: int, table: Table = EXECUTIONS) -> dict[str, tuple[int, int, int]]:
         """Every file the index has seen in a project: id -> (mtime_ns, size, version or -1 if invalid)."""
         connection = self._connect()
         known = {
             item: (mtime, size, version)
             for item, mtime, size, version in connection.execute(
-                "SELECT id, mtime_ns, size, version FROM executions INDEXED BY executions_files WHERE p = ?", (p,)
+                f"SELECT id, mtime_ns, size, version FROM {table.name} INDEXED BY {table.name}_files WHERE p = ?", (p,)
             )
         }
         for item, mtime, size in connection.execute("SELECT id, mtime_ns, size FROM invalid_files WHERE p = ?", (p,)):
@@ -614,11 +748,11 @@ class Index:
         query = "SELECT id, reason FROM invalid_files WHERE p = ? ORDER BY id"
         return [(item, reason) for item, reason in self._connect().execute(query, (p,))]
 
-    def summary_of(self, p: int, item: str) -> tuple[int, bytes] | None:
-        """The indexed version and encoded summary of one execution."""
+    def summary_of(self, p: int, item: str, table: Table = EXECUTIONS) -> tuple[int, bytes] | None:
+        """The indexed version and encoded summary of one document."""
         found = (
             self._connect()
-            .execute("SELECT version, summary FROM executions WHERE p = ? AND id = ?", (p, item))
+            .execute(f"SELECT version, summary FROM {table.name} WHERE p = ? AND id = ?", (p, item))
             .fetchone()
         )
         return None if found is None else (int(found[0]), bytes(found[1]))

@@ -1,8 +1,9 @@
-"""FileBackend: one JSON file per execution, with a derived SQLite index beside the projects.
+"""FileBackend: one JSON file per document (an execution, a task), with a derived SQLite index beside them.
 
 Layout under the data directory::
 
     projects/<projectId>/executions/<executionId>.json   the documents (the source of truth)
+    projects/<projectId>/tasks/<taskId>.json
     index.sqlite3 (+ -wal, -shm)                          derived; deleting it loses nothing
     locks                                                 byte-range locks shared by every process
 
@@ -28,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
-
 from ..errors import (
     Conflict,
     InvalidBody,
@@ -42,9 +41,10 @@ from ..errors import (
 )
 from ..fsio import FileIO, is_temp_name, read_bytes, storage_error
 from ..ids import check_id, id_path, is_valid_id
-from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, ListQuery, Page, Row
+from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, IndexRow, ListQuery, Page
+from ..kinds import EXECUTION, Kind
 from ..locks import LockTable
-from ..models import JSONObject, dump_execution, load_execution, summarize
+from ..models import JSONObject
 from .base import BackupReport, Builder, CheckReport, Progress, ProjectInfo, ReindexReport
 
 T = TypeVar("T")
@@ -55,10 +55,18 @@ log = logging.getLogger("storehouse")
 
 @dataclass(frozen=True)
 class _Project:
+    """One kind of document of a project, open in this process."""
+
     name: str
-    key: int
-    directory: Path  # projects/<name>/executions
-    identity: tuple[int, ...] = ()  # device and inode of projects/<name> and of its executions directory
+    kind: Kind
+    key: int  # its rows' project key in the index (one per project and kind)
+    feed: int  # the project's key in the change log (shared by every kind)
+    directory: Path  # projects/<name>/<kind.folder>
+    identity: tuple[int, ...] = ()  # device and inode of projects/<name> and of the kind's directory
+
+    def lock_key(self, item: str) -> str:
+        """The name of a document's lock (executions keep their bare ids, as before tasks existed)."""
+        return item if self.kind is EXECUTION else f"{self.kind.folder}/{item}"
 
 
 class FileBackend:
@@ -67,8 +75,9 @@ class FileBackend:
     Safe to use from many threads and from many processes on one directory at once.
     """
 
-    def __init__(self, data_dir: Path | str, io: FileIO | None = None) -> None:
+    def __init__(self, data_dir: Path | str, io: FileIO | None = None, kinds: tuple[Kind, ...] = (EXECUTION,)) -> None:
         self.data_dir = Path(data_dir).absolute()
+        self.kinds = kinds
         self.io = io or FileIO()
         self.io.make_dirs(self.data_dir / "projects")
         self._root = (self.data_dir / "projects").resolve()
@@ -76,7 +85,7 @@ class FileBackend:
         self._index = Index(self.data_dir / "index.sqlite3")
         with self._locks.index_exclusive():
             self._index.ensure_schema()
-        self._open: dict[str, _Project] = {}
+        self._open: dict[tuple[str, str], _Project] = {}
         self._open_guard = threading.Lock()
 
     @property
@@ -89,17 +98,28 @@ class FileBackend:
         self._locks.release()
 
     # -- the public operations: each survives a damaged index once, by rebuilding it from the files ----------
-    def read(self, project: str, item: str) -> JSONObject | None:
-        return self._healing(lambda: self._read(project, item))
+    def read(self, project: str, item: str, kind: Kind = EXECUTION) -> JSONObject | None:
+        return self._healing(lambda: self._read(project, item, kind))
 
-    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
-        return self._healing(lambda: self._write(project, item, build, if_match))
+    def write(
+        self, project: str, item: str, build: Builder, if_match: int | None, kind: Kind = EXECUTION
+    ) -> JSONObject:
+        return self._healing(lambda: self._write(project, item, build, if_match, kind))
 
-    def delete(self, project: str, item: str, if_match: int | None) -> None:
-        self._healing(lambda: self._delete(project, item, if_match))
+    def delete(self, project: str, item: str, if_match: int | None, kind: Kind = EXECUTION) -> None:
+        self._healing(lambda: self._delete(project, item, if_match, kind))
 
-    def delete_all(self, project: str) -> int:
-        return self._healing(lambda: self._delete_all(project))
+    def delete_all(self, project: str, kind: Kind = EXECUTION) -> int:
+        return self._healing(lambda: self._delete_all(project, kind))
+
+    def query(self, project: str, kind: Kind, ask: Callable[[sqlite3.Connection, int | None], T]) -> T:
+        """Run ask(connection, the project's key for kind, or None if it has none) on the index, read only."""
+
+        def run() -> T:
+            opened = self._project(project, create=False, kind=kind)
+            return ask(self._index.read(), None if opened is None else opened.key)
+
+        return self._healing(run)
 
     def page(self, project: str, query: ListQuery) -> Page:
         return self._healing(lambda: self._page(project, query))
@@ -142,40 +162,42 @@ class FileBackend:
             return operation()
 
     # -- opening ---------------------------------------------------------------------------------------
-    def _directory(self, project: str) -> Path:
-        return self.data_dir / "projects" / check_id(project, "projectId") / "executions"
+    def _directory(self, project: str, kind: Kind = EXECUTION) -> Path:
+        return self.data_dir / "projects" / check_id(project, "projectId") / kind.folder
 
-    def _project(self, project: str, create: bool, verify: bool = False) -> _Project | None:
+    def _project(self, project: str, create: bool, verify: bool = False, kind: Kind = EXECUTION) -> _Project | None:
         """The open project, reconciling its index on first use; None if it has no directory and create is False.
 
         With ``verify`` (operations that touch the project's files), the project's directories must still be the
         ones it was opened with: a directory swapped for a symlink (or for another directory) while the project
         was open makes it open again, which refuses a symlink out of the data directory.
         """
-        opened = self._open.get(project)
+        opened = self._open.get((project, kind.folder))
         if opened is not None and (not verify or _identity(opened.directory) == opened.identity):
             return opened
-        directory = self._directory(project)
+        directory = self._directory(project, kind)
         with self._open_guard:
-            opened = self._open.get(project)
+            opened = self._open.get((project, kind.folder))
             if opened is not None and (not verify or _identity(opened.directory) == opened.identity):
                 return opened
-            self._open.pop(project, None)
+            self._open.pop((project, kind.folder), None)
             self._refuse_escape(directory)  # before anything is created: make_dirs would follow a symlink
             if not directory.is_dir():
                 if not create:
                     return None  # rows left from a directory removed by hand go at its next open
                 self.io.make_dirs(directory)
                 self._refuse_escape(directory)
-            opened = _Project(project, self._index.project_key(project), directory, _identity(directory))
+            feed = self._index.project_key(project)
+            key = feed if kind is EXECUTION else self._index.project_key(f"{project}/{kind.folder}")
+            opened = _Project(project, kind, key, feed, directory, _identity(directory))
             with self._locks.project_exclusive(project):
                 self._reconcile(opened)
-            self._open[project] = opened
+            self._open[(project, kind.folder)] = opened
             return opened
 
-    def _project_or_none(self, name: str) -> _Project | None:
+    def _project_or_none(self, name: str, kind: Kind = EXECUTION) -> _Project | None:
         try:
-            return self._project(name, create=False)
+            return self._project(name, create=False, kind=kind)
         except InvalidRequest:
             return None
 
@@ -193,7 +215,7 @@ class FileBackend:
         what the index saw, and those whose update was cut off by a crash (an intent is left); the rest
         cost one stat each (~0.7 s at 100,000 files, with the index's side read from a covering index).
         """
-        known = self._index.known_files(project.key)
+        known = self._index.known_files(project.key, project.kind.table)
         stale = set(self._index.intents(project.key))
         files: set[str] = set()
         temps: list[str] = []
@@ -229,11 +251,13 @@ class FileBackend:
             rows, bad = self._read_rows(project, pending[start : start + BATCH])
             indexed += len(rows)
             invalid += len(bad)
-            self._index.apply(project.key, rows, bad, removed if start == 0 else ())
+            self._index.apply(project.key, rows, bad, removed if start == 0 else (), project.kind.table)
         return indexed, invalid
 
-    def _read_rows(self, project: _Project, items: Iterable[str]) -> tuple[list[Row], list[tuple[str, int, int, str]]]:
-        rows: list[Row] = []
+    def _read_rows(
+        self, project: _Project, items: Iterable[str]
+    ) -> tuple[list[IndexRow], list[tuple[str, int, int, str]]]:
+        rows: list[IndexRow] = []
         bad: list[tuple[str, int, int, str]] = []
         for item in items:
             path = project.directory / f"{item}.json"
@@ -247,40 +271,40 @@ class FileBackend:
                     bad.append((item, stat.st_mtime_ns, stat.st_size, "is a symlink; storehouse does not follow them"))
                 continue
             try:
-                document = load_execution(raw, project.name, item)
+                document = project.kind.load(raw, project.name, item)
             except InvalidBody as exc:
                 bad.append((item, stat.st_mtime_ns, stat.st_size, exc.message))
                 continue
-            rows.append(Row.from_document(document, summarize(document), stat))
+            rows.append(project.kind.row(document, project.kind.summarize(document), stat))
         return rows, bad
 
     # -- documents -------------------------------------------------------------------------------------
-    def _read(self, project: str, item: str) -> JSONObject | None:
-        opened = self._project(project, create=False, verify=True)
-        path = id_path(self._directory(project), item)
+    def _read(self, project: str, item: str, kind: Kind = EXECUTION) -> JSONObject | None:
+        opened = self._project(project, create=False, verify=True, kind=kind)
+        path = id_path(self._directory(project, kind), item)
         if opened is None:
             return None
         raw = read_bytes(path)
         if raw is None:
             return None
         try:
-            return load_execution(raw, project, item)
+            return kind.load(raw, project, item)
         except InvalidBody as exc:
             raise NotFound(
-                f"execution {item} of project {project} cannot be read ({exc.message}); "
+                f"{kind.noun} {item} of project {project} cannot be read ({exc.message}); "
                 "run 'storehouse check' to list damaged files"
             ) from None
 
-    def _write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
-        path = id_path(self._directory(project), item)
-        opened = self._project(project, create=True, verify=True)
+    def _write(self, project: str, item: str, build: Builder, if_match: int | None, kind: Kind) -> JSONObject:
+        path = id_path(self._directory(project, kind), item)
+        opened = self._project(project, create=True, verify=True, kind=kind)
         assert opened is not None
-        with self._locks.document(project, item):
-            _refuse_a_directory(path, project, item)
-            current = self._read_current(path, project, item)
-            _check_version(current, if_match, project, item)
+        with self._locks.document(project, opened.lock_key(item)):
+            _refuse_a_directory(path, project, item, kind)
+            current = self._read_current(path, project, item, kind)
+            _check_version(current, if_match, project, item, kind)
             document = build(current)
-            data = dump_execution(document)
+            data = kind.dump(document)
             if current is not None:
                 self._index.add_intent(opened.key, item)  # an update keeps its name: mark it in case we die
             try:
@@ -289,36 +313,37 @@ class FileBackend:
                 self._repair(opened, item)
                 raise
             try:
-                row = Row.from_document(document, summarize(document), stat)
-                kind = "execution.created" if current is None else "execution.updated"
-                self._index.upsert(opened.key, row, (kind, _execution_change(project, document, row.summary)))
+                row = kind.row(document, kind.summarize(document), stat)
+                change = kind.change("created" if current is None else "updated", project, document, row.summary)
+                self._index.upsert(opened.key, row, (opened.feed, *change))
             except sqlite3.Error:
                 # The document is durable, so the write succeeded; the index is derived and behind by one
                 # row: open the project again on next use, which reconciles it from the files.
                 log.exception("index update failed after a durable write of %s/%s", project, item)
-                self._open.pop(project, None)
+                self._open.pop((project, kind.folder), None)
         return document
 
-    def _delete(self, project: str, item: str, if_match: int | None) -> None:
-        path = id_path(self._directory(project), item)
-        opened = self._project(project, create=False, verify=True)
+    def _delete(self, project: str, item: str, if_match: int | None, kind: Kind) -> None:
+        path = id_path(self._directory(project, kind), item)
+        opened = self._project(project, create=False, verify=True, kind=kind)
         if opened is None:
-            raise NotFound(f"execution {item} not found in project {project}")
-        with self._locks.document(project, item):
-            _refuse_a_directory(path, project, item)
+            raise NotFound(f"{kind.noun} {item} not found in project {project}")
+        with self._locks.document(project, opened.lock_key(item)):
+            _refuse_a_directory(path, project, item, kind)
             if if_match is not None:
-                _check_version(self._read_current(path, project, item), if_match, project, item)
+                _check_version(self._read_current(path, project, item, kind), if_match, project, item, kind)
             try:
                 existed = self.io.unlink_durably(path)
             except StorehouseError:
                 self._repair(opened, item)
                 raise
-            self._index.remove(opened.key, item, _deleted(project, item) if existed else None)
+            change = (opened.feed, *kind.deleted(project, item)) if existed else None
+            self._index.remove(opened.key, item, change, kind.table)
         if not existed:
-            raise NotFound(f"execution {item} not found in project {project}")
+            raise NotFound(f"{kind.noun} {item} not found in project {project}")
 
-    def _delete_all(self, project: str) -> int:
-        opened = self._project(project, create=False, verify=True)
+    def _delete_all(self, project: str, kind: Kind) -> int:
+        opened = self._project(project, create=False, verify=True, kind=kind)
         if opened is None:
             return 0
         try:
@@ -326,13 +351,13 @@ class FileBackend:
         except OSError as exc:
             raise storage_error(exc, "list", opened.directory) from exc
         items = {name[:-5] for name in names if name.endswith(".json") and is_valid_id(name[:-5])}
-        items |= self._index.known_files(opened.key).keys()
+        items |= self._index.known_files(opened.key, kind.table).keys()
         deleted = 0
         for item in sorted(items):
             path = opened.directory / f"{item}.json"
-            with self._locks.document(project, item):
+            with self._locks.document(project, opened.lock_key(item)):
                 if os.path.isdir(path) and not os.path.islink(path):
-                    continue  # not an execution: 'storehouse check' names it, and it is left for a person to see
+                    continue  # not a document: 'storehouse check' names it, and it is left for a person to see
                 try:
                     self.io.unlink(str(path))
                     deleted += 1
@@ -340,21 +365,21 @@ class FileBackend:
                     pass
                 except OSError as exc:
                     self.io.fsync_dir(opened.directory)  # keep what was deleted so far deleted
-                    kind = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
-                    raise kind(
-                        f"deleted {deleted} of the {len(items)} executions of project {project}, then could not "
+                    failure = StorageFull if exc.errno in (errno.ENOSPC, errno.EDQUOT) else StorageError
+                    raise failure(
+                        f"deleted {deleted} of the {len(items)} {kind.folder} of project {project}, then could not "
                         f"delete {path}: {exc.strerror or exc}; retry to delete the rest"
                     ) from exc
-                self._index.remove(opened.key, item, _deleted(project, item))
+                self._index.remove(opened.key, item, (opened.feed, *kind.deleted(project, item)), kind.table)
         self.io.fsync_dir(opened.directory)  # one directory fsync makes every unlink above durable
         return deleted
 
-    def _read_current(self, path: Path, project: str, item: str) -> JSONObject | None:
+    def _read_current(self, path: Path, project: str, item: str, kind: Kind) -> JSONObject | None:
         raw = read_bytes(path)
         if raw is None:
             return None
         try:
-            return load_execution(raw, project, item)
+            return kind.load(raw, project, item)
         except InvalidBody:
             return None  # a damaged file is replaced as if absent; check reported it
 
@@ -363,7 +388,7 @@ class FileBackend:
         try:
             rows, bad = self._read_rows(project, [item])
             gone = [] if rows or bad else [item]
-            self._index.apply(project.key, rows, bad, gone)
+            self._index.apply(project.key, rows, bad, gone, project.kind.table)
         except (OSError, StorehouseError):
             pass  # the intent stays, and the next open repairs it
 
@@ -387,59 +412,76 @@ class FileBackend:
         return found
 
     def _project_names(self) -> list[str]:
+        """Projects with a directory of documents of some kind (a symlinked one is refused when opened)."""
         root = self.data_dir / "projects"
-        return [name for name in os.listdir(root) if is_valid_id(name) and (root / name / "executions").is_dir()]
+        return [
+            name
+            for name in os.listdir(root)
+            if is_valid_id(name) and any((root / name / kind.folder).is_dir() for kind in self.kinds)
+        ]
 
     # -- maintenance -----------------------------------------------------------------------------------
     def reindex(self, project: str | None, progress: Progress | None = None) -> ReindexReport:
         names = [check_id(project, "projectId")] if project is not None else sorted(self._project_names())
         report = ReindexReport()
         for name in names:
-            opened = self._project(name, create=False) if project is not None else self._project_or_none(name)
-            if opened is None:
-                continue
-            report.projects += 1
-            with self._locks.project_exclusive(name):
-                self._index.clear_project(opened.key)
-                items = sorted(
-                    n[:-5] for n in os.listdir(opened.directory) if n.endswith(".json") and is_valid_id(n[:-5])
+            counted = False
+            for kind in self.kinds:
+                opened = (
+                    self._project(name, create=False, kind=kind)
+                    if project is not None
+                    else self._project_or_none(name, kind)
                 )
-                for start in range(0, len(items), BATCH):
-                    rows, bad = self._read_rows(opened, items[start : start + BATCH])
-                    self._index.apply(opened.key, rows, bad, ())
-                    report.indexed += len(rows)
-                    report.invalid += len(bad)
-                    if progress:
-                        progress(min(start + BATCH, len(items)), len(items))
-                self._reconcile(opened)  # catch files added while the batches ran
+                if opened is None:
+                    continue
+                report.projects += not counted
+                counted = True
+                with self._locks.project_exclusive(name):
+                    self._reindex(opened, report, progress)
         return report
+
+    def _reindex(self, opened: _Project, report: ReindexReport, progress: Progress | None) -> None:
+        self._index.clear_project(opened.key, opened.kind.table)
+        items = sorted(n[:-5] for n in os.listdir(opened.directory) if n.endswith(".json") and is_valid_id(n[:-5]))
+        for start in range(0, len(items), BATCH):
+            rows, bad = self._read_rows(opened, items[start : start + BATCH])
+            self._index.apply(opened.key, rows, bad, (), opened.kind.table)
+            report.indexed += len(rows)
+            report.invalid += len(bad)
+            if progress:
+                progress(min(start + BATCH, len(items)), len(items))
+        self._reconcile(opened)  # catch files added while the batches ran
 
     def _check(self, progress: Progress | None = None) -> CheckReport:
         report = CheckReport()
         for name in sorted(self._project_names()):
-            try:
-                opened = self._project(name, create=False)
-            except InvalidRequest as refused:  # a symlink out of the data directory, at either level
-                report.problems.append(f"{name}: {refused.message}")
-                continue
-            if opened is None:
-                continue
-            report.projects += 1
-            with self._locks.project_exclusive(name):
-                self._check_project(opened, report, progress)
+            counted = False
+            for kind in self.kinds:
+                try:
+                    opened = self._project(name, create=False, kind=kind)
+                except InvalidRequest as refused:  # a symlink out of the data directory, at either level
+                    report.problems.append(f"{name}: {refused.message}")
+                    continue
+                if opened is None:
+                    continue
+                report.projects += not counted
+                counted = True
+                with self._locks.project_exclusive(name):
+                    self._check_project(opened, report, progress)
         return report
 
     def _check_project(self, project: _Project, report: CheckReport, progress: Progress | None) -> None:
+        kind = project.kind
         names = os.listdir(project.directory)
         items = sorted(n[:-5] for n in names if n.endswith(".json"))
-        indexed = set(self._index.known_files(project.key))
+        indexed = set(self._index.known_files(project.key, kind.table))
         for position, item in enumerate(items, 1):
             report.files += 1
-            where = f"{project.name}/executions/{item}.json"
+            where = f"{project.name}/{kind.folder}/{item}.json"
             if progress and position % 500 == 0:
                 progress(position, len(items))
             if not is_valid_id(item):
-                report.problems.append(f"{where}: the file name is not a valid execution id")
+                report.problems.append(f"{where}: the file name is not a valid {kind.noun} id")
                 continue
             path = project.directory / f"{item}.json"
             raw = read_bytes(path)
@@ -447,23 +489,23 @@ class FileBackend:
                 report.problems.append(f"{where}: is a symlink or unreadable")
                 continue
             try:
-                document = load_execution(raw, project.name, item)
+                document = kind.load(raw, project.name, item)
             except InvalidBody as exc:
                 report.problems.append(f"{where}: {exc.message}")
                 continue
-            stored = self._index.summary_of(project.key, item)
+            stored = self._index.summary_of(project.key, item, kind.table)
             if stored is None:
                 report.problems.append(f"{where}: missing from the index (run 'storehouse reindex')")
             elif stored != (
                 document["version"],
-                Row.from_document(document, summarize(document), os.stat(path)).summary,
+                kind.row(document, kind.summarize(document), os.stat(path)).summary,
             ):
                 report.problems.append(f"{where}: the index holds an older copy (run 'storehouse reindex')")
         for item in sorted(indexed - {i for i in items if is_valid_id(i)}):
-            report.problems.append(f"{project.name}/executions/{item}.json: indexed, but the file is gone")
+            report.problems.append(f"{project.name}/{kind.folder}/{item}.json: indexed, but the file is gone")
         for name in names:
             if is_temp_name(name):
-                report.problems.append(f"{project.name}/executions/{name}: a leftover temp file")
+                report.problems.append(f"{project.name}/{kind.folder}/{name}: a leftover temp file")
         if progress:
             progress(len(items), len(items))
 
@@ -642,18 +684,8 @@ class FileBackend:
         return len(data)
 
 
-BACKED_UP = ("executions", "history")  # the folders of a project a backup copies, besides its settings
+BACKED_UP = ("executions", "tasks", "history")  # the folders of a project a backup copies, besides its settings
 SETTINGS = "settings.json"
-
-
-def _execution_change(project: str, document: JSONObject, summary: bytes) -> bytes:
-    """The data of an execution.created / execution.updated change: ids, version and the run's summary."""
-    head = orjson.dumps({"projectId": project, "executionId": document["id"], "version": document["version"]})
-    return head[:-1] + b',"execution":' + summary + b"}"
-
-
-def _deleted(project: str, item: str) -> tuple[str, bytes]:
-    return "execution.deleted", orjson.dumps({"projectId": project, "executionId": item})
 
 
 def _identity(directory: Path) -> tuple[int, ...]:
@@ -665,22 +697,22 @@ def _identity(directory: Path) -> tuple[int, ...]:
     return (project.st_dev, project.st_ino, executions.st_dev, executions.st_ino)
 
 
-def _refuse_a_directory(path: Path, project: str, item: str) -> None:
-    """Conflict when an execution's file name is taken by a directory (made by hand): nothing can replace it."""
+def _refuse_a_directory(path: Path, project: str, item: str, kind: Kind) -> None:
+    """Conflict when a document's file name is taken by a directory (made by hand): nothing can replace it."""
     if os.path.isdir(path) and not os.path.islink(path):
         raise Conflict(
-            f"execution {item} of project {project} cannot be written or deleted: {path.name} is a directory, "
+            f"{kind.noun} {item} of project {project} cannot be written or deleted: {path.name} is a directory, "
             "not a file; remove it by hand ('storehouse check' names it)"
         )
 
 
-def _check_version(current: JSONObject | None, if_match: int | None, project: str, item: str) -> None:
+def _check_version(current: JSONObject | None, if_match: int | None, project: str, item: str, kind: Kind) -> None:
     if if_match is None:
         return
     if current is None:
-        raise PreconditionFailed(f"If-Match: {if_match} but execution {item} does not exist in project {project}")
+        raise PreconditionFailed(f"If-Match: {if_match} but {kind.noun} {item} does not exist in project {project}")
     if current["version"] != if_match:
         raise PreconditionFailed(
-            f"If-Match: {if_match} but execution {item} is at version {current['version']}; "
+            f"If-Match: {if_match} but {kind.noun} {item} is at version {current['version']}; "
             "fetch it again and retry with the new version"
         )

@@ -37,7 +37,7 @@ from storehouse.backends import FileBackend
 from storehouse.backends import files as files_backend
 from storehouse.cli import main
 from storehouse.fsio import FileIO, is_temp_name
-from storehouse.index import Row
+from storehouse.index import IndexRow
 from tests.conftest import Server, soak
 
 ROUNDS = 5  # rounds of one copy by each method; scaled by STOREHOUSE_SOAK
@@ -522,7 +522,7 @@ class CountingBackend(FileBackend):
 
     def _read_rows(
         self, project: files_backend._Project, items: Iterable[str]
-    ) -> tuple[list[Row], list[tuple[str, int, int, str]]]:
+    ) -> tuple[list[IndexRow], list[tuple[str, int, int, str]]]:
         items = list(items)
         self.reread += items
         return super()._read_rows(project, items)

@@ -27,7 +27,7 @@ from storehouse import index as storehouse_index
 from storehouse.backends import FileBackend
 from storehouse.errors import ALL_ERRORS
 from storehouse.fsio import FileIO
-from storehouse.index import Index, Row
+from storehouse.index import Index, IndexRow, Logged
 from storehouse.locks import LockTable
 from storehouse.models import JSONObject
 
@@ -331,7 +331,7 @@ def plant(bug: str) -> None:
     elif bug == "late-index":
         upsert = Index.upsert
 
-        def late_upsert(self: Index, p: int, row: Row, change: tuple[str, bytes] | None = None) -> None:
+        def late_upsert(self: Index, p: int, row: IndexRow, change: Logged | None = None) -> None:
             timer = threading.Timer(0.03, upsert, (self, p, row, change))
             _late_writes.append(timer)
             timer.start()
