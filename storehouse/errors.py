@@ -32,9 +32,10 @@ class StorehouseError(Exception):
     status: int = 500
     code: str = "internal"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, details: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details or {}  # more fields of the JSON error (a 409's "allowed" or "cycle")
 
 
 class InvalidRequest(StorehouseError):

@@ -375,6 +375,14 @@ class HistoryStore:
                 self.io.unlink_durably(path)
         return count
 
+    def forget(self, project: str, task: str) -> None:
+        """Remove a task's history file altogether (the task itself is deleted: its ids may start again)."""
+        path = self.path(project, task)
+        with self._locks.document(project, f"history/{task}"):
+            if os.path.isdir(path) and not os.path.islink(path):
+                return  # not a log of ours: 'storehouse check' names it, and it is left for a person to see
+            self.io.unlink_durably(path)
+
     def oldest(self, project: str, task: str, now: str) -> str | None:
         entries = self.entries(project, task, now)
         return min(str(entry["createdAt"]) for entry in entries) if entries else None

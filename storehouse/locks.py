@@ -32,6 +32,8 @@ DOCUMENT_STRIPES = 1 << 16
 _PROJECT_BASE = 1 << 20  # project bytes lie above every document byte
 _GATE_BASE = 1 << 21  # the gate of a project lies above every project byte
 _PROJECT_STRIPES = 1 << 16
+_NAMED_BASE = 1 << 22  # named locks (a project's task graph) lie above every gate byte
+_NAMED_STRIPES = 1 << 16
 _INDEX_BYTE = 0  # guards creating or replacing the index file itself
 _THREAD_STRIPES = 1024
 _FLOCK = "hhqqi4x"  # struct flock on Linux: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
@@ -149,6 +151,7 @@ class LockTable:
     def _reset(self) -> None:
         self._thread_locks = [threading.Lock() for _ in range(_THREAD_STRIPES)]
         self._projects: dict[int, _SharedExclusive] = {}
+        self._named: dict[int, _SharedExclusive] = {}
         self._projects_guard = threading.Lock()
         self._index = _SharedExclusive(self, _INDEX_BYTE, None)
 
@@ -195,6 +198,24 @@ class LockTable:
     def project_exclusive(self, project: str) -> Iterator[None]:
         """Hold a project alone: no write of any of its documents is in flight in any process."""
         lock = self._project_lock(project)
+        lock.acquire_exclusive()
+        try:
+            yield
+        finally:
+            lock.release_exclusive()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a named lock alone across processes and threads (a project's task graph: ``graph/<project>``).
+
+        Apart from the document and project locks: a holder may take document locks and open projects
+        inside it, but must not take another named lock.
+        """
+        stripe = zlib.crc32(name.encode()) % _NAMED_STRIPES
+        with self._projects_guard:
+            lock = self._named.get(stripe)
+            if lock is None:
+                lock = self._named[stripe] = _SharedExclusive(self, _NAMED_BASE + stripe, None)
         lock.acquire_exclusive()
         try:
             yield

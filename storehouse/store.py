@@ -32,6 +32,7 @@ from .fsio import FileIO, read_bytes
 from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryStore, Retention
 from .ids import check_id, new_id
 from .index import Page
+from .kinds import EXECUTION
 from .lane import Lane
 from .locks import LockTable
 from .models import FINAL_STATUSES, JSONObject, JSONValue, now_timestamp
@@ -45,6 +46,8 @@ from .queries import (
     make_list_query,
 )
 from .recorder import Run, start_entry
+from .task_ops import TaskOperations
+from .tasks import TASK
 
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
 MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
@@ -54,8 +57,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-class Storehouse:
-    """The execution history kept in one data directory.
+class Storehouse(TaskOperations):
+    """The execution history kept in one data directory: runs, tasks, and the history of each task.
 
     Every write is atomic and durable before it returns; reads never see a partial document. Errors are
     ``StorehouseError`` subclasses (``NotFound``, ``InvalidBody``, ``PreconditionFailed``, ``StorageFull`` ...).
@@ -67,12 +70,15 @@ class Storehouse:
         self.settings = settings or Settings.load()
         if data_dir is not None:
             self.settings = self.settings.with_changes(data_dir=Path(data_dir))
-        self.backend: Backend = backend or FileBackend(self.settings.data_dir, FileIO(self.settings.durable))
+        self.backend: Backend = backend or FileBackend(
+            self.settings.data_dir, FileIO(self.settings.durable), kinds=(EXECUTION, TASK)
+        )
         files = self.backend if isinstance(self.backend, FileBackend) else None
+        self._locks = files.locks if files else LockTable.open(self.settings.data_dir / "locks")
         self._history = HistoryStore(
             files.data_dir if files else self.settings.data_dir,
             files.io if files else FileIO(self.settings.durable),
-            files.locks if files else LockTable.open(self.settings.data_dir / "locks"),
+            self._locks,
             self._retention,
         )
 

@@ -6,14 +6,17 @@ through this protocol, so a second engine is one new module here and nothing els
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from ..index import Change, FeedState, ListQuery, Page
+from ..kinds import EXECUTION, Kind
 from ..models import JSONObject
 
+T = TypeVar("T")
 Builder = Callable[[JSONObject | None], JSONObject]
 """Given the stored document (None if absent), return the document to store; may raise to refuse."""
 
@@ -61,21 +64,27 @@ class BackupReport:
 class Backend(Protocol):
     """A storage engine for execution documents. Every method is safe to call from many threads."""
 
-    def read(self, project: str, item: str) -> JSONObject | None:
+    def read(self, project: str, item: str, kind: Kind = EXECUTION) -> JSONObject | None:
         """The stored document, or None if absent. Raises NotFound if it exists but cannot be read as one."""
         ...
 
-    def write(self, project: str, item: str, build: Builder, if_match: int | None) -> JSONObject:
+    def write(
+        self, project: str, item: str, build: Builder, if_match: int | None, kind: Kind = EXECUTION
+    ) -> JSONObject:
         """Atomically replace a document by ``build(current)`` and return the stored document.
 
         Holds the document against every other writer (any process) from reading ``current`` to the end, so
         read-modify-write is safe. Raises PreconditionFailed if ``if_match`` is not the stored version.
-        Durable before it returns.
+        Durable before it returns, and indexed (with its change logged) before it returns.
         """
         ...
 
-    def delete(self, project: str, item: str, if_match: int | None) -> None:
+    def delete(self, project: str, item: str, if_match: int | None, kind: Kind = EXECUTION) -> None:
         """Remove a document durably. Raises NotFound, or PreconditionFailed when ``if_match`` is stale."""
+        ...
+
+    def query(self, project: str, kind: Kind, ask: Callable[[sqlite3.Connection, int | None], T]) -> T:
+        """Run a read-only query of the index: ask(connection, the project's key for kind, or None)."""
         ...
 
     def delete_all(self, project: str) -> int:

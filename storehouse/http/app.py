@@ -31,8 +31,8 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 def error_response(error: StorehouseError) -> Response:
-    """The JSON form of an error: ``{"error": {"code", "message"}}`` with the class's status."""
-    return json_response({"error": {"code": error.code, "message": error.message}}, error.status)
+    """The JSON form of an error: ``{"error": {"code", "message", ...details}}`` with the class's status."""
+    return json_response({"error": {**error.details, "code": error.code, "message": error.message}}, error.status)
 
 
 async def _storehouse_error(_: Request, exc: Exception) -> Response:

@@ -1,0 +1,294 @@
+"""The task operations of ``Storehouse`` (DESIGN section 5): documents, transitions, dependencies, order.
+
+Every change to a project's tasks holds the project's *graph lock* (a cross-process lock) from reading the
+graph to indexing the write, so a cycle check and the edge it allows are one step: of two processes adding
+``a -> b`` and ``b -> a`` at once, exactly one succeeds. Each task's document lock (inside the file engine)
+makes transitions compare-and-set: two moves from the same state cannot both succeed. A transition is also
+kept as a ``status_change`` entry of the task's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from .backends import Backend
+from .backends.base import Builder
+from .errors import Conflict, InvalidParameter, NotFound
+from .history import HistoryStore
+from .ids import check_id, new_id
+from .locks import LockTable
+from .models import JSONObject, JSONValue, now_timestamp
+from .queries import MAX_LIMIT, MAX_OFFSET
+from .task_index import TaskQuery, dependencies, dependents, edges, list_tasks, ordering
+from .tasks import (
+    PRIORITIES,
+    STATUSES,
+    TASK,
+    DependencyType,
+    find_cycle,
+    move,
+    patch_task,
+    prepare_task,
+    topological_order,
+)
+
+
+@dataclass
+class TaskPage:
+    """One page of task summaries (encoded JSON, in order), and the number of all matches."""
+
+    raw_items: list[bytes]
+    total: int
+
+    @property
+    def items(self) -> list[JSONObject]:
+        return [orjson.loads(item) for item in self.raw_items]
+
+
+class TaskOperations:
+    """Mixed into ``Storehouse``: what it needs is its backend, its task histories and its locks."""
+
+    backend: Backend
+    _history: HistoryStore
+    _locks: LockTable
+    add_history: Callable[[str, str, JSONObject | Sequence[JSONValue]], list[JSONObject]]
+
+    # -- documents -------------------------------------------------------------------------------------
+    def create_task(self, project: str, task: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
+        """Create a task (``title`` required); its id is generated unless given. Conflict if it exists."""
+        body = {**(task or {}), **fields}
+        item = body.get("id") or new_id()
+        if not isinstance(item, str):
+            raise InvalidParameter("id must be a string")
+        check_id(item, "taskId")
+
+        def build(current: JSONObject | None) -> JSONObject:
+            if current is not None:
+                raise Conflict(f"task {item} already exists in project {project}; use PUT to replace it")
+            return prepare_task(body, project, item, None, now_timestamp())
+
+        return self._write_task(project, item, build, None)
+
+    def put_task(self, project: str, task_id: str, task: JSONObject, *, if_match: int | None = None) -> JSONObject:
+        """Create or replace a task (a status change must be an allowed transition)."""
+        check_id(task_id, "taskId")
+        return self._write_task(
+            project, task_id, lambda current: prepare_task(task, project, task_id, current, now_timestamp()), if_match
+        )
+
+    def patch_task(self, project: str, task_id: str, changes: JSONObject, *, if_match: int | None = None) -> JSONObject:
+        """Change a task with a JSON merge patch (a status change must be an allowed transition)."""
+        check_id(task_id, "taskId")
+        return self._write_task(
+            project, task_id, lambda current: patch_task(current, changes, project, task_id, now_timestamp()), if_match
+        )
+
+    def get_task(self, project: str, task_id: str) -> JSONObject:
+        """The whole task; NotFound if absent."""
+        found = self.backend.read(check_id(project, "projectId"), check_id(task_id, "taskId"), TASK)
+        if found is None:
+            raise NotFound(f"task {task_id} not found in project {project}")
+        return found
+
+    def delete_task(self, project: str, task_id: str, *, if_match: int | None = None) -> None:
+        """Delete a task, its history, and every edge to it from other tasks; its executions stay."""
+        check_id(project, "projectId")
+        check_id(task_id, "taskId")
+        with self._locks.exclusive(f"graph/{project}"):
+            self.backend.delete(project, task_id, if_match, TASK)
+            for dependent in self.task_dependents(project, task_id):
+                self.backend.write(project, dependent["taskId"], _without_edge(task_id), None, TASK)
+            self._history.forget(project, task_id)
+
+    def list_tasks(
+        self,
+        project: str,
+        *,
+        status: str | Iterable[str] | None = None,
+        priority: str | Iterable[str] | None = None,
+        tag: str | None = None,
+        assigned_to: str | None = None,
+        ready: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> TaskPage:
+        """A page of task summaries, critical first, then oldest first; ``ready`` keeps pending tasks whose
+        ``blocks`` and ``requires`` dependencies have all succeeded. Served from the index."""
+        query = TaskQuery(
+            _choices("status", status, STATUSES),
+            _choices("priority", priority, PRIORITIES),
+            tag,
+            assigned_to,
+            bool(ready),
+            _bounded("limit", limit, 1, MAX_LIMIT),
+            _bounded("offset", offset, 0, MAX_OFFSET),
+        )
+        items, total = self.backend.query(check_id(project, "projectId"), TASK, lambda c, p: list_tasks(c, p, query))
+        return TaskPage(items, total)
+
+    # -- transitions -----------------------------------------------------------------------------------
+    def transition_task(
+        self,
+        project: str,
+        task_id: str,
+        to: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        if_match: int | None = None,
+    ) -> JSONObject:
+        """Move a task to status ``to``; Conflict (listing the allowed targets) if the move is not allowed."""
+        check_id(task_id, "taskId")
+        for name, value in (("reason", reason), ("actor", actor)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidParameter(f"{name} must be a string")
+
+        def build(current: JSONObject | None) -> JSONObject:
+            if current is None:
+                raise NotFound(f"task {task_id} not found in project {project}")
+            now = now_timestamp()
+            moved = move(current, current["status"], to, now, reason, actor)
+            return {**moved, "version": current["version"] + 1, "updatedAt": now}
+
+        return self._write_task(project, task_id, build, if_match)
+
+    def task_transitions(self, project: str, task_id: str) -> list[JSONObject]:
+        """The task's audit trail: ``{from, to, at, reason, actor}``, oldest first."""
+        transitions: list[JSONObject] = self.get_task(project, task_id)["transitions"]
+        return transitions
+
+    # -- dependencies ----------------------------------------------------------------------------------
+    def add_dependency(
+        self, project: str, task_id: str, depends_on: str, type: str = "blocks"
+    ) -> tuple[JSONObject, bool]:
+        """Make task_id depend on depends_on; returns (the edge, True if it is new).
+
+        NotFound if either task is absent; Conflict naming the cycle (``details["cycle"]``) if the edge would
+        close one; an existing edge of another type takes the new type.
+        """
+        check_id(depends_on, "dependsOnId")
+        if type not in {kind.value for kind in DependencyType}:
+            raise InvalidParameter(f"type must be blocks, requires or related; got {type!r}")
+        edge = {"taskId": depends_on, "type": type}
+        created = False
+
+        def build(current: JSONObject | None) -> JSONObject:
+            nonlocal created
+            if current is None:
+                raise NotFound(f"task {task_id} not found in project {project}")
+            kept = [dependency for dependency in current["dependencies"] if dependency["taskId"] != depends_on]
+            created = len(kept) == len(current["dependencies"])
+            now = now_timestamp()
+            return {**current, "dependencies": [*kept, edge], "version": current["version"] + 1, "updatedAt": now}
+
+        with self._locks.exclusive(f"graph/{project}"):
+            stored = self.get_task(project, task_id)
+            if edge in stored["dependencies"]:
+                return edge, False
+            self.get_task(project, depends_on)  # NotFound for an unknown task
+            self._refuse_cycle(project, task_id, depends_on)
+            self.backend.write(project, task_id, build, None, TASK)
+        return edge, created
+
+    def remove_dependency(self, project: str, task_id: str, depends_on: str) -> None:
+        """Remove the edge task_id -> depends_on; NotFound if there is none."""
+        check_id(depends_on, "dependsOnId")
+        with self._locks.exclusive(f"graph/{project}"):
+            stored = self.get_task(project, task_id)
+            if not any(dependency["taskId"] == depends_on for dependency in stored["dependencies"]):
+                raise NotFound(f"task {task_id} of project {project} does not depend on {depends_on}")
+            self.backend.write(project, task_id, _without_edge(depends_on), None, TASK)
+
+    def task_dependencies(self, project: str, task_id: str) -> list[JSONObject]:
+        """What the task depends on: ``{"taskId", "type", "task": summary}``."""
+        self.get_task(project, task_id)
+        return self.backend.query(project, TASK, lambda c, p: dependencies(c, p, task_id))
+
+    def task_dependents(self, project: str, task_id: str) -> list[JSONObject]:
+        """What depends on the task: ``{"taskId", "type", "task": summary}``."""
+        return self.backend.query(check_id(project, "projectId"), TASK, lambda c, p: dependents(c, p, task_id))
+
+    def task_order(self, project: str) -> list[JSONObject]:
+        """Every task of the project, each after what it depends on; ties by priority, createdAt, id."""
+        keys, summaries = self.backend.query(check_id(project, "projectId"), TASK, ordering)
+        graph = self.backend.query(project, TASK, edges)
+        return [orjson.loads(summaries[item]) for item in topological_order(keys, [(a, b) for a, b, _ in graph])]
+
+    # -- the one way a task is written ----------------------------------------------------------------------
+    def _write_task(self, project: str, task_id: str, build: Builder, if_match: int | None) -> JSONObject:
+        """Write a task under the project's graph lock: new dependencies must exist and close no cycle; new
+        transitions are logged to the task's history."""
+        check_id(project, "projectId")
+        before: list[JSONObject] = []
+
+        def checked(current: JSONObject | None) -> JSONObject:
+            document = build(current)
+            before[:] = current["transitions"] if current else []
+            added = [
+                edge for edge in document["dependencies"] if current is None or edge not in current["dependencies"]
+            ]
+            for edge in added:
+                if self.backend.read(project, edge["taskId"], TASK) is None:
+                    raise NotFound(f"task {edge['taskId']} (a dependency of {task_id}) not found in project {project}")
+                self._refuse_cycle(project, task_id, edge["taskId"], document["dependencies"])
+            return document
+
+        with self._locks.exclusive(f"graph/{project}"):
+            document = self.backend.write(project, task_id, checked, if_match, TASK)
+            for record in document["transitions"][len(before) :]:
+                self.add_history(project, task_id, _status_change(record))
+        return document
+
+    def _refuse_cycle(
+        self, project: str, task_id: str, depends_on: str, new_edges: list[JSONObject] | None = None
+    ) -> None:
+        graph = [(a, b) for a, b, _ in self.backend.query(project, TASK, edges) if a != task_id or new_edges is None]
+        if new_edges is not None:
+            graph += [(task_id, edge["taskId"]) for edge in new_edges if edge["taskId"] != depends_on]
+        cycle = find_cycle(graph, task_id, depends_on)
+        if cycle is not None:
+            raise Conflict(
+                f"task {task_id} cannot depend on {depends_on}: that would close the cycle {' -> '.join(cycle)}",
+                details={"cycle": cycle},
+            )
+
+
+def _without_edge(depends_on: str) -> Builder:
+    def build(current: JSONObject | None) -> JSONObject:
+        if current is None:
+            raise NotFound(f"task not found (while removing its dependency on {depends_on})")
+        kept = [edge for edge in current["dependencies"] if edge["taskId"] != depends_on]
+        return {**current, "dependencies": kept, "version": current["version"] + 1, "updatedAt": now_timestamp()}
+
+    return build
+
+
+def _status_change(record: JSONObject) -> JSONObject:
+    return {
+        "type": "status_change",
+        "content": f"{record['from']} -> {record['to']}",
+        "role": record["actor"],
+        "metadata": dict(record),
+    }
+
+
+def _choices(name: str, given: str | Iterable[str] | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if given is None:
+        return ()
+    parts = given.split(",") if isinstance(given, str) else list(given)
+    chosen = tuple(dict.fromkeys(part.strip() for part in parts))
+    for value in chosen:
+        if value not in allowed:
+            raise InvalidParameter(
+                f"{name} must be one or more of {', '.join(allowed)} (comma-separated); got {value!r}"
+            )
+    return chosen
+
+
+def _bounded(name: str, value: int, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidParameter(f"{name} must be between {low} and {high}, got {value!r}")
+    return value
