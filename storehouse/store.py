@@ -46,7 +46,7 @@ from .queries import (
     make_list_query,
 )
 from .recorder import Run, start_entry
-from .task_ops import TaskOperations
+from .task_ops import AsyncTaskOperations, TaskOperations
 from .tasks import TASK
 
 RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
@@ -415,7 +415,7 @@ class Storehouse(TaskOperations):
         return run.document
 
 
-class AsyncStorehouse:
+class AsyncStorehouse(AsyncTaskOperations):
     """The same operations as Storehouse, awaitable: each runs on a worker thread, off the event loop.
 
     Reads run on a lane of two threads and writes on a lane of sixteen (so that many fsyncs can be in
@@ -424,6 +424,7 @@ class AsyncStorehouse:
 
     READ_THREADS = 2
     WRITE_THREADS = 16
+    sync: Storehouse
 
     def __init__(
         self, data_dir: Path | str | None = None, *, settings: Settings | None = None, store: Storehouse | None = None

@@ -9,14 +9,15 @@ kept as a ``status_change`` entry of the task's history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from .backends import Backend
 from .backends.base import Builder
-from .errors import Conflict, InvalidParameter, NotFound
+from .errors import Conflict, InvalidId, InvalidParameter, NotFound
 from .history import HistoryStore
 from .ids import check_id, new_id
 from .locks import LockTable
@@ -34,6 +35,8 @@ from .tasks import (
     prepare_task,
     topological_order,
 )
+
+RESERVED_TASK_IDS = frozenset({"order"})  # task ids that a route of the same path would hide
 
 
 @dataclass
@@ -222,6 +225,8 @@ class TaskOperations:
         """Write a task under the project's graph lock: new dependencies must exist and close no cycle; new
         transitions are logged to the task's history."""
         check_id(project, "projectId")
+        if task_id in RESERVED_TASK_IDS:
+            raise InvalidId(f"{task_id!r} is reserved (GET .../tasks/{task_id} is a route); pick another")
         before: list[JSONObject] = []
 
         def checked(current: JSONObject | None) -> JSONObject:
@@ -292,3 +297,69 @@ def _bounded(name: str, value: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidParameter(f"{name} must be between {low} and {high}, got {value!r}")
     return value
+
+
+class AsyncTaskOperations:
+    """Mixed into ``AsyncStorehouse``: the task operations as coroutines, on its read and write lanes."""
+
+    sync: TaskOperations
+    _read: Callable[..., Awaitable[Any]]
+    _write: Callable[..., Awaitable[Any]]
+
+    async def create_task(self, project: str, task: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
+        result: JSONObject = await self._write(self.sync.create_task, project, task, **fields)
+        return result
+
+    async def put_task(
+        self, project: str, task_id: str, task: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
+        result: JSONObject = await self._write(self.sync.put_task, project, task_id, task, if_match=if_match)
+        return result
+
+    async def patch_task(
+        self, project: str, task_id: str, changes: JSONObject, *, if_match: int | None = None
+    ) -> JSONObject:
+        result: JSONObject = await self._write(self.sync.patch_task, project, task_id, changes, if_match=if_match)
+        return result
+
+    async def get_task(self, project: str, task_id: str) -> JSONObject:
+        result: JSONObject = await self._read(self.sync.get_task, project, task_id)
+        return result
+
+    async def delete_task(self, project: str, task_id: str, *, if_match: int | None = None) -> None:
+        await self._write(self.sync.delete_task, project, task_id, if_match=if_match)
+
+    async def list_tasks(self, project: str, **query: Any) -> TaskPage:
+        result: TaskPage = await self._read(self.sync.list_tasks, project, **query)
+        return result
+
+    async def transition_task(self, project: str, task_id: str, to: str, **given: Any) -> JSONObject:
+        result: JSONObject = await self._write(self.sync.transition_task, project, task_id, to, **given)
+        return result
+
+    async def task_transitions(self, project: str, task_id: str) -> list[JSONObject]:
+        result: list[JSONObject] = await self._read(self.sync.task_transitions, project, task_id)
+        return result
+
+    async def add_dependency(
+        self, project: str, task_id: str, depends_on: str, type: str = "blocks"
+    ) -> tuple[JSONObject, bool]:
+        result: tuple[JSONObject, bool] = await self._write(
+            self.sync.add_dependency, project, task_id, depends_on, type
+        )
+        return result
+
+    async def remove_dependency(self, project: str, task_id: str, depends_on: str) -> None:
+        await self._write(self.sync.remove_dependency, project, task_id, depends_on)
+
+    async def task_dependencies(self, project: str, task_id: str) -> list[JSONObject]:
+        result: list[JSONObject] = await self._read(self.sync.task_dependencies, project, task_id)
+        return result
+
+    async def task_dependents(self, project: str, task_id: str) -> list[JSONObject]:
+        result: list[JSONObject] = await self._read(self.sync.task_dependents, project, task_id)
+        return result
+
+    async def task_order(self, project: str) -> list[JSONObject]:
+        result: list[JSONObject] = await self._read(self.sync.task_order, project)
+        return result

@@ -24,9 +24,10 @@ from .executions import json_response
 from .history import ROUTES as HISTORY_ROUTES
 from .middleware import BearerToken, BodyLimit, HostCheck
 from .openapi import build_openapi
+from .tasks import ROUTES as TASK_ROUTES
 
 log = logging.getLogger("storehouse")
-API_ROUTES = [*EXECUTION_ROUTES, *HISTORY_ROUTES, *EVENT_ROUTES]  # every route under /api
+API_ROUTES = [*EXECUTION_ROUTES, *TASK_ROUTES, *HISTORY_ROUTES, *EVENT_ROUTES]  # every route under /api
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 

@@ -14,6 +14,8 @@ from ..models import Execution, TokenUsage, _Model
 from .events import EVENT_PARAMETERS
 from .executions import LIST_PARAMETERS
 from .history import HISTORY_PARAMETERS
+from .openapi_tasks import MODELS as TASK_MODELS
+from .openapi_tasks import task_paths
 from .params import QueryParameter
 
 
@@ -128,6 +130,7 @@ def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
             (HistoryEntry, "serialization"),
             (HistorySettings, "serialization"),
             (SettingsChange, "validation"),
+            *TASK_MODELS,
         ],
         by_alias=True,
         ref_template="#/components/schemas/{model}",
@@ -282,6 +285,16 @@ def build_openapi() -> dict[str, Any]:
         },
     }
     paths.update(_history_paths(keys, project, ok, body, errors, errors_with_body))
+    pieces = {
+        "ok": ok,
+        "body": body,
+        "errors": errors,
+        "errors_with_body": errors_with_body,
+        "conditional": conditional,
+        "match": match,
+        "error": error,
+    }
+    paths.update(task_paths(lambda model, mode: _ref(keys, model, mode), _parameter, project, pieces))
     paths["/api/projects/{projectId}/events"] = {
         "parameters": [project],
         "get": {

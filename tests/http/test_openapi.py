@@ -13,6 +13,7 @@ from storehouse.models import Execution
 
 EXECUTIONS = "/api/projects/{projectId}/executions"
 HISTORY = "/api/projects/{projectId}/tasks/{taskId}/history"
+TASKS = "/api/projects/{projectId}/tasks"
 DOCUMENTED = {
     ("/api/projects", "get"),
     (EXECUTIONS, "get"),
@@ -33,6 +34,19 @@ DOCUMENTED = {
     ("/api/projects/{projectId}/settings", "get"),
     ("/api/projects/{projectId}/settings", "put"),
     ("/api/projects/{projectId}/events", "get"),
+    (TASKS, "get"),
+    (TASKS, "post"),
+    (f"{TASKS}/order", "get"),
+    (f"{TASKS}/{{taskId}}", "get"),
+    (f"{TASKS}/{{taskId}}", "put"),
+    (f"{TASKS}/{{taskId}}", "patch"),
+    (f"{TASKS}/{{taskId}}", "delete"),
+    (f"{TASKS}/{{taskId}}/transitions", "get"),
+    (f"{TASKS}/{{taskId}}/transitions", "post"),
+    (f"{TASKS}/{{taskId}}/dependencies", "get"),
+    (f"{TASKS}/{{taskId}}/dependents", "get"),
+    (f"{TASKS}/{{taskId}}/dependencies/{{dependsOnId}}", "put"),
+    (f"{TASKS}/{{taskId}}/dependencies/{{dependsOnId}}", "delete"),
 }
 LIST_PARAMETERS = {"status", "taskId", "tag", "startedAfter", "startedBefore", "sort", "limit", "offset", "cursor"}
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
