@@ -17,13 +17,16 @@ import orjson
 
 from .backends import Backend
 from .backends.base import Builder
+from .context import DEFAULT_MAX_CHARS, ENTRIES, RUNS, VALIDATIONS, assemble, check_budget
 from .errors import Conflict, InvalidId, InvalidParameter, NotFound
+from .history import TYPES as HISTORY_TYPES
 from .history import HistoryStore
 from .ids import check_id, new_id
+from .index import STATUSES as EXECUTION_STATUSES
 from .locks import LockTable
 from .models import JSONObject, JSONValue, now_timestamp
 from .queries import MAX_LIMIT, MAX_OFFSET
-from .task_index import TaskQuery, dependencies, dependents, edges, list_tasks, ordering
+from .task_index import TaskQuery, dependencies, dependents, edges, list_tasks, ordering, task_metrics
 from .tasks import (
     PRIORITIES,
     STATUSES,
@@ -58,6 +61,9 @@ class TaskOperations:
     _history: HistoryStore
     _locks: LockTable
     add_history: Callable[[str, str, JSONObject | Sequence[JSONValue]], list[JSONObject]]
+    list_history: Callable[..., Any]
+    list_executions: Callable[..., Any]
+    execution_stats: Callable[[str], JSONObject]
 
     # -- documents -------------------------------------------------------------------------------------
     def create_task(self, project: str, task: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
@@ -220,6 +226,35 @@ class TaskOperations:
         graph = self.backend.query(project, TASK, edges)
         return [orjson.loads(summaries[item]) for item in topological_order(keys, [(a, b) for a, b, _ in graph])]
 
+    # -- context and metrics ---------------------------------------------------------------------------
+    def task_context(
+        self, project: str, task_id: str, *, format: str = "markdown", max_chars: int = DEFAULT_MAX_CHARS
+    ) -> str:
+        """What an agent needs to continue the task, as Markdown or JSON text of at most max_chars characters:
+        the task, its dependencies (status, result), validation results, recent runs and history, newest
+        first, with a marker where it was cut. The same data gives the same text."""
+        check_budget(format, max_chars)
+        task = self.get_task(project, task_id)
+        others = sorted(HISTORY_TYPES - {"validation_result"})
+        return assemble(
+            task,
+            self.task_dependencies(project, task_id),
+            self.list_executions(project, task_id=task_id, limit=RUNS).items,
+            self.list_history(project, task_id, type="validation_result", order="desc", limit=VALIDATIONS).entries,
+            self.list_history(project, task_id, type=others, order="desc", limit=ENTRIES).entries,
+            format,
+            max_chars,
+        )
+
+    def project_metrics(self, project: str) -> JSONObject:
+        """Tasks by status, pending and ready counts, average complexity; runs by status, tokens and cost."""
+        metrics = self.backend.query(check_id(project, "projectId"), TASK, task_metrics)
+        stats = self.execution_stats(project)
+        metrics["executionsByStatus"] = {status: stats[status] for status in EXECUTION_STATUSES}
+        for name in ("totalExecutions", "totalTokens", "totalCostUSD"):
+            metrics[name] = stats[name]
+        return metrics
+
     # -- the one way a task is written ----------------------------------------------------------------------
     def _write_task(self, project: str, task_id: str, build: Builder, if_match: int | None) -> JSONObject:
         """Write a task under the project's graph lock: new dependencies must exist and close no cycle; new
@@ -358,6 +393,14 @@ class AsyncTaskOperations:
 
     async def task_dependents(self, project: str, task_id: str) -> list[JSONObject]:
         result: list[JSONObject] = await self._read(self.sync.task_dependents, project, task_id)
+        return result
+
+    async def task_context(self, project: str, task_id: str, **given: Any) -> str:
+        result: str = await self._read(self.sync.task_context, project, task_id, **given)
+        return result
+
+    async def project_metrics(self, project: str) -> JSONObject:
+        result: JSONObject = await self._read(self.sync.project_metrics, project)
         return result
 
     async def task_order(self, project: str) -> list[JSONObject]:

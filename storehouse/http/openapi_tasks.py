@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from ..models import _Model
 from ..tasks import STATUSES, Dependency, Task, Transition
-from .tasks import LIST_PARAMETERS
+from .tasks import CONTEXT_PARAMETERS, LIST_PARAMETERS
 
 Schema = dict[str, Any]
 
@@ -183,6 +183,32 @@ def task_paths(
                 },
             },
         },
+        f"{task}/context": {
+            "parameters": [project, task_id],
+            "get": {
+                "summary": "What an agent needs to continue the task, within maxChars (Markdown or JSON)",
+                "operationId": "taskContext",
+                "parameters": [parameter(p) for p in CONTEXT_PARAMETERS],
+                "responses": {
+                    "200": {
+                        "description": "the context: never longer than maxChars; a marker says what was cut",
+                        "content": {
+                            "text/markdown": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    **errors,
+                },
+            },
+        },
+        "/api/projects/{projectId}/metrics": {
+            "parameters": [project],
+            "get": {
+                "summary": "Tasks by status, pending and ready tasks, average complexity; runs by status, tokens, cost",
+                "operationId": "projectMetrics",
+                "responses": {"200": ok("the metrics", METRICS), **errors},
+            },
+        },
         f"{task}/dependencies/{{dependsOnId}}": {
             "parameters": [project, task_id, other],
             "put": {
@@ -217,3 +243,29 @@ def task_paths(
 
 
 _ID = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$"
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer"}}
+METRICS: Schema = {
+    "type": "object",
+    "properties": {
+        "totalTasks": {"type": "integer"},
+        "tasksByStatus": _COUNTS,
+        "pendingTasks": {"type": "integer"},
+        "readyTasks": {"type": "integer"},
+        "averageComplexity": {"type": ["number", "null"]},
+        "executionsByStatus": _COUNTS,
+        "totalExecutions": {"type": "integer"},
+        "totalTokens": {"type": "integer"},
+        "totalCostUSD": {"type": "number"},
+    },
+    "required": [
+        "totalTasks",
+        "tasksByStatus",
+        "pendingTasks",
+        "readyTasks",
+        "averageComplexity",
+        "executionsByStatus",
+        "totalExecutions",
+        "totalTokens",
+        "totalCostUSD",
+    ],
+}

@@ -6,6 +6,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..context import DEFAULT_MAX_CHARS, FORMATS, MAX_MAX_CHARS, MIN_MAX_CHARS
 from ..errors import InvalidBody, InvalidParameter
 from ..models import JSONObject, type_name
 from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
@@ -182,6 +183,34 @@ async def list_dependents(request: Request) -> Response:
     return json_response({"dependents": await _store(request).task_dependents(params["projectId"], params["taskId"])})
 
 
+CONTEXT_PARAMETERS = (
+    QueryParameter(
+        "format", {"type": "string", "enum": list(FORMATS), "default": "markdown"}, "markdown (ready to paste) or json"
+    ),
+    QueryParameter(
+        "maxChars",
+        {"type": "integer", "minimum": MIN_MAX_CHARS, "maximum": MAX_MAX_CHARS, "default": DEFAULT_MAX_CHARS},
+        "the most characters the answer may have; what does not fit is cut, with a marker",
+    ),
+)
+
+
+async def task_context(request: Request) -> Response:
+    values = parse_query(request, CONTEXT_PARAMETERS)
+    params = request.path_params
+    fmt = values.get("format", "markdown")
+    text = await _store(request).task_context(
+        params["projectId"], params["taskId"], format=fmt, max_chars=integer(values, "maxChars", DEFAULT_MAX_CHARS)
+    )
+    media = "application/json" if fmt == "json" else "text/markdown; charset=utf-8"
+    return Response(text.encode(), media_type=media)
+
+
+async def metrics(request: Request) -> Response:
+    parse_query(request, ())
+    return json_response(await _store(request).project_metrics(request.path_params["projectId"]))
+
+
 TASKS = "/api/projects/{projectId}/tasks"
 TASK = f"{TASKS}/{{taskId}}"
 ROUTES = [
@@ -192,4 +221,6 @@ ROUTES = [
     route(f"{TASK}/dependencies", GET=list_dependencies),
     route(f"{TASK}/dependents", GET=list_dependents),
     route(f"{TASK}/dependencies/{{dependsOnId}}", PUT=put_dependency, DELETE=delete_dependency),
+    route(f"{TASK}/context", GET=task_context),
+    route("/api/projects/{projectId}/metrics", GET=metrics),
 ]

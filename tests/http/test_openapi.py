@@ -47,6 +47,8 @@ DOCUMENTED = {
     (f"{TASKS}/{{taskId}}/dependents", "get"),
     (f"{TASKS}/{{taskId}}/dependencies/{{dependsOnId}}", "put"),
     (f"{TASKS}/{{taskId}}/dependencies/{{dependsOnId}}", "delete"),
+    (f"{TASKS}/{{taskId}}/context", "get"),
+    ("/api/projects/{projectId}/metrics", "get"),
 }
 LIST_PARAMETERS = {"status", "taskId", "tag", "startedAfter", "startedBefore", "sort", "limit", "offset", "cursor"}
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
