@@ -14,6 +14,7 @@ from rich.text import Text
 
 from . import __version__
 from .cli_history import add_history_commands
+from .cli_tasks import add_task_commands
 from .config import DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, is_loopback
 from .errors import InvalidParameter, StorehouseError
 from .index import SORTS, STATUSES
@@ -277,6 +278,7 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("dest", metavar="DEST", type=Path)
 
     add_history_commands(commands, common, command)
+    add_task_commands(commands, common, command)
     return parser
 
 
