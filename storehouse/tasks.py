@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 import orjson
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from .errors import Conflict, InvalidBody, NotFound
 from .executions import merge_patch
@@ -107,6 +107,14 @@ class Task(_Model):
     version: Count | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
+
+    @model_validator(mode="after")
+    def _one_edge_per_task(self) -> Task:
+        seen = [dependency.task_id for dependency in self.dependencies]
+        if len(set(seen)) != len(seen):
+            twice = sorted({task for task in seen if seen.count(task) > 1})
+            raise ValueError(f"dependencies name {', '.join(twice)} more than once; one edge per task")
+        return self
 
 
 SUMMARY_FIELDS = (
