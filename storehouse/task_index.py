@@ -14,11 +14,12 @@ import orjson
 from .models import JSONObject
 from .tasks import HOLDING, PRIORITY_RANK, STATUSES
 
-# A pending task is ready when none of its blocks / requires dependencies is anything but succeeded.
+# A pending task is ready when none of its blocks / requires dependencies is anything but succeeded. An edge
+# to a task that is gone (a delete cut short before it reached the dependents) holds nothing back.
 _NOT_HELD = f"""NOT EXISTS (
-    SELECT 1 FROM task_edges e LEFT JOIN tasks d ON d.p = e.p AND d.id = e.depends_on
+    SELECT 1 FROM task_edges e JOIN tasks d ON d.p = e.p AND d.id = e.depends_on
     WHERE e.p = t.p AND e.task = t.id AND e.type IN ({",".join(f"'{kind}'" for kind in sorted(HOLDING))})
-      AND (d.status IS NULL OR d.status <> 'succeeded'))"""
+      AND d.status <> 'succeeded')"""
 
 
 @dataclass(frozen=True)

@@ -271,6 +271,8 @@ class TaskOperations:
                 edge for edge in document["dependencies"] if current is None or edge not in current["dependencies"]
             ]
             for edge in added:
+                if edge["taskId"] == task_id:
+                    self._refuse_cycle(project, task_id, task_id, document["dependencies"])
                 if self.backend.read(project, edge["taskId"], TASK) is None:
                     raise NotFound(f"task {edge['taskId']} (a dependency of {task_id}) not found in project {project}")
                 self._refuse_cycle(project, task_id, edge["taskId"], document["dependencies"])

@@ -225,6 +225,8 @@ def prepare_task(body: object, project: str, item: str, previous: JSONObject | N
             raise InvalidBody(f"{name} is {body[name]!r} in the body but {expected!r} in the path; leave it out")
     candidate = {key: value for key, value in body.items() if key not in ("version", "createdAt", "updatedAt")}
     candidate["id"], candidate["projectId"] = item, project
+    if previous is not None and candidate.get("status") is None:
+        candidate["status"] = previous["status"]  # a replace that leaves status out keeps it (it is no move)
     stored: JSONObject = previous or {"transitions": [], "dependencies": []}
     document = validate_task(candidate)
     for name in ("transitions", "dependencies"):

@@ -13,7 +13,21 @@ from storehouse.cli import _parser, main
 from storehouse.http.app import API_ROUTES as ROUTES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-COMMANDS = ["serve", "ls", "show", "stats", "rm", "reindex", "check", "backup", "history", "prune", "events", "tasks", "context"]
+COMMANDS = [
+    "serve",
+    "ls",
+    "show",
+    "stats",
+    "rm",
+    "reindex",
+    "check",
+    "backup",
+    "history",
+    "prune",
+    "events",
+    "tasks",
+    "context",
+]
 
 
 def test_parser_has_exactly_the_documented_commands() -> None:

@@ -113,7 +113,10 @@ def task_paths(
             "get": {
                 "summary": "Every task, each after what it depends on (ties: priority, then createdAt)",
                 "operationId": "taskOrder",
-                "responses": {"200": ok("the tasks in order", single("tasks", {"type": "array", "items": summary}))},
+                "responses": {
+                    "200": ok("the tasks in order", single("tasks", {"type": "array", "items": summary})),
+                    **errors,
+                },
             },
         },
         task: {
