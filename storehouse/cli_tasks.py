@@ -29,7 +29,7 @@ def cmd_tasks_ls(args: argparse.Namespace) -> int:
             priority=args.priority,
             tag=args.tag,
             assigned_to=args.assigned_to,
-            ready=args.ready,
+            ready=True if args.ready else None,
             limit=args.limit,
             offset=args.offset,
         )

@@ -30,7 +30,7 @@ class TaskQuery:
     priorities: tuple[str, ...] = ()
     tag: str | None = None
     assigned_to: str | None = None
-    ready: bool = False
+    ready: bool | None = None  # True: only ready tasks; False: only tasks that are not ready
     limit: int = 50
     offset: int = 0
 
@@ -53,8 +53,9 @@ def list_tasks(connection: sqlite3.Connection, p: int | None, query: TaskQuery) 
     if query.assigned_to is not None:
         where.append("t.assigned_to = ?")
         params.append(query.assigned_to)
-    if query.ready:
-        where += ["t.status = 'pending'", _NOT_HELD]
+    if query.ready is not None:
+        ready = f"(t.status = 'pending' AND {_NOT_HELD})"
+        where.append(ready if query.ready else f"NOT {ready}")
     condition = " AND ".join(where)
     total = connection.execute(f"SELECT count(*) FROM tasks t WHERE {condition}", params).fetchone()[0]
     rows = connection.execute(

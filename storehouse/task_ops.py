@@ -18,7 +18,7 @@ import orjson
 from .backends import Backend
 from .backends.base import Builder
 from .context import DEFAULT_MAX_CHARS, ENTRIES, RUNS, VALIDATIONS, assemble, check_budget
-from .errors import Conflict, InvalidId, InvalidParameter, NotFound
+from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound
 from .history import TYPES as HISTORY_TYPES
 from .history import HistoryStore
 from .ids import check_id, new_id
@@ -69,9 +69,11 @@ class TaskOperations:
     def create_task(self, project: str, task: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
         """Create a task (``title`` required); its id is generated unless given. Conflict if it exists."""
         body = {**(task or {}), **fields}
-        item = body.get("id") or new_id()
-        if not isinstance(item, str):
-            raise InvalidParameter("id must be a string")
+        item = body.get("id")
+        if item is None:
+            item = new_id()
+        elif not isinstance(item, str) or not item:
+            raise InvalidBody(f"id must be a task id, a non-empty string (or left out), got {item!r}")
         check_id(item, "taskId")
 
         def build(current: JSONObject | None) -> JSONObject:
@@ -120,18 +122,18 @@ class TaskOperations:
         priority: str | Iterable[str] | None = None,
         tag: str | None = None,
         assigned_to: str | None = None,
-        ready: bool = False,
+        ready: bool | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> TaskPage:
         """A page of task summaries, critical first, then oldest first; ``ready`` keeps pending tasks whose
-        ``blocks`` and ``requires`` dependencies have all succeeded. Served from the index."""
+        ``blocks`` and ``requires`` dependencies have all succeeded (False: every other task). From the index."""
         query = TaskQuery(
             _choices("status", status, STATUSES),
             _choices("priority", priority, PRIORITIES),
             tag,
             assigned_to,
-            bool(ready),
+            None if ready is None else bool(ready),
             _bounded("limit", limit, 1, MAX_LIMIT),
             _bounded("offset", offset, 0, MAX_OFFSET),
         )

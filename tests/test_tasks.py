@@ -140,9 +140,8 @@ def test_complexity_from_one_to_ten_is_kept(store: Storehouse, complexity: int) 
 def test_a_bad_task_id_is_refused_naming_task_id(store: Storehouse, data_dir: Path, bad: str) -> None:
     with pytest.raises(InvalidId, match="taskId"):
         store.put_task(P, bad, {"title": "t"})
-    if bad:  # an empty id given to create means "generate one"
-        with pytest.raises(InvalidId, match="taskId"):
-            store.create_task(P, id=bad, title="t")
+    with pytest.raises(InvalidBody if bad == "" else InvalidId, match=r"^id must be" if bad == "" else "taskId"):
+        store.create_task(P, id=bad, title="t")
     with pytest.raises(InvalidId, match="taskId"):
         store.get_task(P, bad)
     assert not (data_dir / "projects" / P / "tasks").exists() or not os.listdir(data_dir / "projects" / P / "tasks")

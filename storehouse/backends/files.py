@@ -297,7 +297,11 @@ class FileBackend:
 
     def _write(self, project: str, item: str, build: Builder, if_match: int | None, kind: Kind) -> JSONObject:
         path = id_path(self._directory(project, kind), item)
-        opened = self._project(project, create=True, verify=True, kind=kind)
+        opened = self._project(project, create=False, verify=True, kind=kind)
+        if opened is None:  # the first document of its kind: refuse bad input before anything is made on disk
+            _check_version(None, if_match, project, item, kind)
+            build(None)
+            opened = self._project(project, create=True, verify=True, kind=kind)
         assert opened is not None
         with self._locks.document(project, opened.lock_key(item)):
             _refuse_a_directory(path, project, item, kind)

@@ -27,7 +27,7 @@ LIST_PARAMETERS = (
     QueryParameter(
         "ready",
         {"type": "string", "enum": ["true", "false"]},
-        "true: only pending tasks whose blocks and requires dependencies have all succeeded",
+        "true: only pending tasks whose blocks and requires dependencies have all succeeded; false: the others",
     ),
     QueryParameter(
         "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"
@@ -54,8 +54,8 @@ def _one(document: JSONObject, status: int = 200, extra: dict[str, str] | None =
 
 async def list_tasks(request: Request) -> Response:
     values = parse_query(request, LIST_PARAMETERS, repeatable=("status", "priority"))
-    ready = values.get("ready", "false")
-    if ready not in ("true", "false"):
+    ready = values.get("ready")
+    if ready not in (None, "true", "false"):
         raise InvalidParameter(f"ready must be true or false, got {ready!r}")
     page = await _store(request).list_tasks(
         request.path_params["projectId"],
@@ -63,7 +63,7 @@ async def list_tasks(request: Request) -> Response:
         priority=values.get("priority"),
         tag=values.get("tag"),
         assigned_to=values.get("assignedTo"),
-        ready=ready == "true",
+        ready=None if ready is None else ready == "true",
         limit=integer(values, "limit", DEFAULT_LIMIT),
         offset=integer(values, "offset", 0),
     )

@@ -300,7 +300,9 @@ def test_fuzzing_the_live_server_finds_no_server_error_and_no_schema_violation(
 ) -> None:
     seed = fuzz_seed()
     started = time.monotonic()
-    server = Server(data_dir)
+    # Without fsyncs: the fuzzer tests what the API answers, not durability (the crash and power-loss
+    # harnesses do), and ~11,000 requests, half of them writes, take a third less time this way.
+    server = Server(data_dir, env={"STOREHOUSE_DURABLE": "0"})
     with drained(server) as server_log:
         run = fuzz(server.url, soak(EXAMPLES), seed)
     scorecard(f"{run.line} ({time.monotonic() - started:.0f} s)")
