@@ -1,8 +1,9 @@
 """Torn and corrupt files: damage planted by hand never makes the API answer 5xx, and check names all of it.
 
-The harness runs over ``SUBJECTS``, the kinds of file the store keeps: execution files (one JSON document each)
-and task history logs (JSON Lines, issue #5). In a project of each, about a tenth of the files are damaged
-behind the store's back, the same seven-odd ways as each applies to the format. Whether a file is damaged, and
+The harness runs over ``SUBJECTS``, the kinds of file the store keeps: execution files (one JSON document each),
+task history logs (JSON Lines, issue #5) and task files (one JSON document each, with the edges of the
+dependency graph, issue #6). In a project of each, about a tenth of the files are damaged behind the store's
+back, the same seven-odd ways as each applies to the format. Whether a file is damaged, and
 what it still holds, is decided by the harness itself (its own oracle), never by asking storehouse.
 
 Executions, a project of a few hundred: truncated at a random byte (also at 0, and at len-1 where only the
@@ -28,6 +29,19 @@ the stray files; an append to a damaged log succeeds, is read back, and leaves o
 cut off); the clean-up finds nothing to remove; after a delete nothing is read; a symlinked log's target is never
 read nor changed.
 
+Tasks, a project of 300 (most depend on earlier ones, some on later ones, through every type of edge; most moved
+through transitions, retries and reopenings included): damaged the same seven ways as executions, the wrong shapes
+being mostly tasks with one field wrong. Then, through HTTP (ASGI, and a sample through a real server): no task
+route answers 5xx (the list with every filter, ``ready=true`` included, the order, the metrics, and a get,
+transitions, dependencies, dependents and context of every id); a read of a damaged task is a 404 that names
+``storehouse check`` (a symlink or a directory is simply not found); ``check()`` names exactly the damaged files;
+after ``reindex()`` every intact task is listed exactly once by every filter, ready and metrics count as the intact
+files say (an edge to a task that no file holds holds nothing back; ``ready=false`` lists the others), the order
+puts each task after its intact dependencies, and a task's dependencies and dependents are its files' edges (a
+damaged neighbour without a summary); writes that name a damaged task (a transition, a PATCH, an edge from it or to
+it) are refused and change no file; a PUT over a damaged file replaces it as if absent and the new task joins the
+graph the intact files point into; a DELETE removes it, its history, and the intact tasks' edges to it.
+
 "Cut at every byte" truncates one execution file at every offset of its content in turn: the store opens,
 lists and counts consistently, and never errors, at every one (through HTTP for a sample). For history, one log
 is cut at every offset of its last line: reads return exactly the entries before it, and an append repairs it.
@@ -45,11 +59,12 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+import storehouse.backends.files
 import storehouse.history
 from storehouse import Settings, Storehouse
 from storehouse.backends import FileBackend
@@ -58,7 +73,8 @@ from storehouse.errors import NotFound
 from storehouse.fsio import read_bytes
 from storehouse.history import TYPES
 from storehouse.index import SORTS, STATUSES
-from storehouse.models import JSONObject
+from storehouse.models import JSONObject, JSONValue
+from storehouse.tasks import STATUSES as TASK_STATUSES
 from tests.conftest import Server, soak
 
 SECRET = "SECRET-OUTSIDE-THE-DATA-DIR"
@@ -201,7 +217,8 @@ def directory_named_like_a_file(path: Path, _original: bytes, _rng: random.Rando
 
 
 def not_utf8(path: Path, original: bytes, rng: random.Random, _nth: int, _: Path) -> bool:
-    at = original.index(b'"name": "') + len(b'"name": "')
+    key = b'"name": "' if b'"name": "' in original else b'"title": "'  # inside an execution's name, a task's title
+    at = original.index(key) + len(key)
     path.write_bytes(original[:at] + rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80abc"]) + original[at:])
     return True
 
@@ -250,11 +267,17 @@ async def ask(seen: Seen, client: httpx.AsyncClient, method: str, url: str, **kw
     where = f"{method} {url} {kwargs.get('params', '')}"
     if answer.status_code >= 500:
         seen.server_errors.append(f"{where}: {answer.status_code} {answer.text[:200]}")
-    elif answer.content and answer.headers.get("content-type") != "application/json":
+    elif answer.content and answer.headers.get("content-type") not in answer_types(url, kwargs.get("params")):
         seen.wrong_answers.append(f"{where}: not JSON: {answer.headers.get('content-type')}")
     if SECRET in answer.text:
         seen.wrong_answers.append(f"{where}: served what a symlink out of the data directory points to")
     return answer
+
+
+def answer_types(url: str, params: object) -> tuple[str, ...]:
+    """The content types an answer may have: JSON, or Markdown for a task's context unless JSON is asked for."""
+    markdown = url.endswith("/context") and not (isinstance(params, dict) and params.get("format") == "json")
+    return ("application/json", "text/markdown; charset=utf-8") if markdown else ("application/json",)
 
 
 def checked_ids(report: CheckReport, project: str, subject: Subject) -> set[str]:
@@ -262,19 +285,30 @@ def checked_ids(report: CheckReport, project: str, subject: Subject) -> set[str]
     return {p[len(prefix) :].split(f"{subject.suffix}:")[0] for p in report.problems if p.startswith(prefix)}
 
 
+TornT = TypeVar("TornT", bound="Torn")
+
+
 def plant_damage(
-    data_dir: Path, subject: Subject, project: str, documents: dict[str, JSONObject], rng: random.Random
-) -> Torn:
-    """Damage about a tenth of the files, every way in turn; return what is damaged and what is intact."""
+    data_dir: Path,
+    subject: Subject,
+    project: str,
+    documents: dict[str, JSONObject],
+    rng: random.Random,
+    seen: TornT,
+    damages: dict[str, Damage] = DAMAGES,
+    outside: JSONObject | None = None,
+) -> TornT:
+    """Damage about a tenth of the files, every way in turn; record in ``seen`` what is damaged and what is
+    intact. ``outside`` is the valid document a symlink out of the data directory points to."""
     directory = subject.directory(data_dir, project)
-    outside = data_dir.parent / "outside.json"
-    outside.write_text(json.dumps({"name": SECRET, "status": "completed"}))
-    seen = Torn(files=len(documents))
-    victims = sorted(rng.sample(sorted(documents), max(len(DAMAGES), len(documents) // 10)))
+    target = data_dir.parent / "outside.json"
+    target.write_text(json.dumps(outside or {"name": SECRET, "status": "completed"}))
+    seen.files = len(documents)
+    victims = sorted(rng.sample(sorted(documents), max(len(damages), len(documents) // 10)))
     for position, item in enumerate(victims):
-        how = list(DAMAGES)[position % len(DAMAGES)]
+        how = list(damages)[position % len(damages)]
         path = directory / f"{item}{subject.suffix}"
-        if DAMAGES[how](path, path.read_bytes(), rng, position // len(DAMAGES), outside):
+        if damages[how](path, path.read_bytes(), rng, position // len(damages), target):
             seen.damaged[item] = how
     seen.intact = {item: document for item, document in documents.items() if item not in seen.damaged}
     return seen
@@ -437,7 +471,7 @@ async def torn_harness(
     with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
         documents = populate_executions(writer, project, count)
     assert (await http.get(subject.url(project))).json()["total"] == count  # the running store opens it
-    seen = plant_damage(data_dir, subject, project, documents, random.Random(4))
+    seen = plant_damage(data_dir, subject, project, documents, random.Random(4), Torn())
     # 1. the running store, whose index still holds the old rows (README: run reindex after hand edits)
     await read_everything(seen, http, subject, project)
     # 2. check names exactly the damaged files
@@ -956,13 +990,489 @@ async def run_history(
     return seen
 
 
+# -- tasks: one JSON document a file, as executions, and a graph of dependencies between them -------------
+PRIORITY_ORDER = ("critical", "high", "medium", "low")  # README "### Tasks": critical first, then oldest first
+EDGE_TYPES = ("blocks", "requires", "related")
+HOLDING = frozenset({"blocks", "requires"})  # README: related never holds a task back
+MOVES: tuple[tuple[str, ...], ...] = (  # the transitions each task makes (README's table), by task number
+    (),
+    ("running", "succeeded"),
+    ("running",),
+    ("running", "failed"),
+    ("running", "succeeded"),
+    ("cancelled",),
+    ("running", "failed", "pending"),  # a retry
+    ("running", "cancelled", "pending", "running", "succeeded"),  # reopened, then done
+)
+
+
+def populate_tasks(store: Storehouse, project: str, count: int) -> dict[str, JSONObject]:
+    """Tasks as varied as real ones: every priority and status (through transitions, retries and reopenings),
+    tags, assignees, complexities, non-ASCII and multi-line text; most depend on one to three of the 20 tasks
+    before them (every type of edge), some through a dependency call after creation, and the task before each
+    of the others depends on it. Returns each task as the store last acknowledged it."""
+    rng = random.Random(6)
+    documents: dict[str, JSONObject] = {}
+    for n in range(count):
+        item = f"task-{n:04d}"
+        earlier = list(documents)[-20:]
+        targets = sorted(rng.sample(earlier, min(len(earlier), (0, 1, 1, 2, 2, 3)[n % 6])))
+        body: JSONObject = {
+            "id": item,
+            "title": f"task {n} ✓ naïve 日本" if n % 4 == 0 else f"task-{n}",
+            "description": f'do step {n}\nsecond line, "quoted" \\ ü' if n % 3 else None,
+            "priority": PRIORITY_ORDER[n * 7 % 4],
+            "complexityScore": 1 + n % 10 if n % 5 else None,
+            "tags": [f"t{n % 5}", *(["nightly"] if n % 3 == 0 else [])],
+            "assignedTo": f"agent-{n % 3}" if n % 2 else None,
+            "requirements": [{"text": f"requirement {n}", "nested": [1, 2.5, None]}] if n % 4 == 1 else [],
+            "metadata": {"n": n},
+            "dependencies": [{"taskId": t, "type": EDGE_TYPES[(n + k) % 3]} for k, t in enumerate(targets)],
+        }
+        documents[item] = store.create_task(project, body)
+        for to in MOVES[n % len(MOVES)]:
+            actor = f"agent-{n % 3}" if n % 2 else None
+            documents[item] = store.transition_task(project, item, to, reason=f"step {n}", actor=actor)
+        extra = [(item, t) for t in earlier[::-1] if t not in targets][:1] if n % 9 == 4 else []
+        if not targets and earlier:  # nothing to reach from item, so an edge to it closes no cycle
+            extra.append((earlier[-1], item))  # an edge to a later task: the order is not the order of ids
+        for source, target in extra:  # an edge added after creation, through its own call
+            store.add_dependency(project, source, target, "requires")
+            documents[source] = store.get_task(project, source)
+            assert {"taskId": target, "type": "requires"} in documents[source]["dependencies"]
+    return documents
+
+
+TASK_WRONG_SHAPES: tuple[JSONValue, ...] = (  # an object: changes to the task's own fields; else the whole file
+    {"status": "exploded"},
+    [],
+    {"dependencies": {"not": "a list"}},
+    {"version": None},
+    {"complexityScore": 11},
+    None,
+    {"transitions": "none"},
+    {"title": ""},
+    {"createdAt": "yesterday"},
+    {"dependencies": [{"taskId": "../outside", "type": "blocks"}]},
+    {"tags": "one"},
+    "a task",
+    {"priority": "urgent"},
+    42,
+)
+
+
+def task_wrong_shape(path: Path, original: bytes, _rng: random.Random, nth: int, _: Path) -> bool:
+    shape = TASK_WRONG_SHAPES[nth % len(TASK_WRONG_SHAPES)]
+    path.write_text(json.dumps({**json.loads(original), **shape} if isinstance(shape, dict) else shape, indent=2))
+    return True
+
+
+TASK_DAMAGES: dict[str, Damage] = {**DAMAGES, "wrong shape": task_wrong_shape}  # the same seven, in order
+
+
+@dataclass
+class TornTasks(Torn):
+    """What the torn-data harness saw of task files (the graph: edges between tasks, held in their files)."""
+
+    tasks: dict[str, JSONObject] = field(default_factory=dict)  # the oracle: every readable task, as it is now
+    fixed: dict[str, str] = field(default_factory=dict)  # damaged id -> the PUT or DELETE that replaced it
+    edges: int = 0  # in the intact files
+    transitions: int = 0  # in the intact files
+    refused: int = 0  # writes that named a damaged task and were refused, leaving every file as it was
+
+    def state(self, item: str) -> str | None:
+        """How a task's file is damaged now: a way of damage, "deleted", or None (readable: in ``tasks``)."""
+        if self.fixed.get(item) == "DELETE":
+            return "deleted"
+        return None if item in self.tasks else self.damaged[item]
+
+    @property
+    def line(self) -> str:
+        return (
+            f"torn tasks: {self.files} files ({self.edges} edges, {self.transitions} transitions intact), "
+            f"{len(self.damaged)} damaged {len(set(self.damaged.values()))} ways, {self.requests:,} requests, "
+            f"{len(self.server_errors)} server errors, {len(self.wrong_answers)} wrong answers, check named "
+            f"{len(self.check_named & set(self.damaged))}/{len(self.damaged)} "
+            f"(+{len(self.check_named - set(self.damaged))} intact), reindex recovered {self.recovered}/"
+            f"{len(self.intact)}, {len(self.list_problems)} list problems, {self.refused} writes naming a damaged "
+            f"task refused, {sum(m == 'PUT' for m in self.fixed.values())} replaced by PUT, "
+            f"{sum(m == 'DELETE' for m in self.fixed.values())} deleted"
+        )
+
+
+TASK_QUERIES: tuple[dict[str, str], ...] = (
+    {},
+    *({"status": status} for status in TASK_STATUSES),
+    {"status": "failed,running"},
+    *({"priority": priority} for priority in PRIORITY_ORDER),
+    {"priority": "critical,low", "status": "pending"},
+    {"tag": "nightly"},
+    {"tag": "t3", "status": "succeeded"},
+    {"assignedTo": "agent-1"},
+    {"assignedTo": "agent-2", "priority": "high,medium"},
+    {"ready": "true"},
+    {"ready": "false"},
+    {"ready": "false", "status": "pending"},  # pending, but held back
+    {"ready": "true", "priority": "critical"},
+    {"ready": "true", "tag": "t2", "assignedTo": "agent-1"},
+)
+
+
+def ready_tasks(documents: dict[str, JSONObject]) -> set[str]:
+    """The harness's own reading of readiness (README): pending, and every blocks or requires dependency has
+    succeeded. An edge to a task that no readable file holds (damaged, deleted) holds nothing back, as
+    ``storehouse/task_index.py`` rules for an edge to a task that is gone."""
+    return {
+        item
+        for item, document in documents.items()
+        if document["status"] == "pending"
+        and all(
+            documents.get(edge["taskId"], {}).get("status", "succeeded") == "succeeded"
+            for edge in document["dependencies"]
+            if edge["type"] in HOLDING
+        )
+    }
+
+
+def task_matches(document: JSONObject, query: dict[str, str], ready: set[str]) -> bool:
+    """The harness's own reading of the task list filters (README "### Tasks")."""
+    for name in ("status", "priority"):
+        if name in query and document[name] not in query[name].split(","):
+            return False
+    if "tag" in query and query["tag"] not in document["tags"]:
+        return False
+    if "assignedTo" in query and document["assignedTo"] != query["assignedTo"]:
+        return False
+    return query.get("ready") is None or (document["id"] in ready) == (query["ready"] == "true")  # false: the others
+
+
+def task_order_key(summary: JSONObject) -> tuple[int, str]:
+    return PRIORITY_ORDER.index(summary["priority"]), summary["createdAt"]
+
+
+def summary_differs(summary: JSONObject, document: JSONObject | None) -> bool:
+    """Whether a summary holds anything its task's file does not (a summary is a subset of the document)."""
+    return document is None or any(summary[name] != document.get(name) for name in summary)
+
+
+async def walk_tasks(
+    seen: Torn, client: httpx.AsyncClient, url: str, query: dict[str, str]
+) -> tuple[list[JSONObject], int]:
+    """Every page of a task listing, 37 at a time by offset; returns the summaries and the total."""
+    summaries: list[JSONObject] = []
+    total = -1
+    for _ in range(1000):
+        answer = await ask(seen, client, "GET", url, params={**query, "limit": 37, "offset": len(summaries)})
+        if answer.status_code != 200:
+            seen.wrong_answers.append(f"GET {url} {query}: {answer.status_code} {answer.text[:200]}")
+            break
+        body = answer.json()
+        summaries += body["tasks"]
+        total = body["total"]
+        if len(summaries) >= total or not body["tasks"]:
+            break
+    return summaries, total
+
+
+TASK_READS = ("", "/transitions", "/dependencies", "/dependents", "/context")  # the reads of one task
+
+
+async def read_tasks(
+    seen: TornTasks, client: httpx.AsyncClient, project: str, exact: bool, items: set[str] | None = None
+) -> None:
+    """Every read the task API has, over damaged files: no 5xx; each read of a damaged task is a 404 (that names
+    ``storehouse check`` when the file is there but unreadable). With ``exact`` (the index is rebuilt), every
+    read of an intact task is also held against the oracle: its transitions, its dependencies and dependents
+    (a damaged one has no summary) and its context. ``items``: only the reads of these tasks (default: all)."""
+    url = TASKS.url(project)
+    for query in TASK_QUERIES:
+        await walk_tasks(seen, client, url, query)
+    await ask(seen, client, "GET", f"{url}/order")
+    await ask(seen, client, "GET", f"/api/projects/{project}/metrics")
+    for n, item in enumerate(sorted(items if items is not None else {*seen.damaged, *seen.intact})):
+        how = seen.state(item)
+        for read in TASK_READS:
+            params = {"format": "json", "maxChars": 600} if read == "/context" and n % 2 else {}
+            answer = await ask(seen, client, "GET", f"{url}/{item}{read}", params=params)
+            where = f"GET {item}{read} ({how or 'intact'})"
+            if how is not None:
+                if answer.status_code != 404 or answer.json()["error"]["code"] != "not_found":
+                    seen.wrong_answers.append(f"{where}: {answer.status_code} {answer.text[:200]}")
+                elif how in UNPARSABLE and "storehouse check" not in answer.json()["error"]["message"]:
+                    seen.wrong_answers.append(f"{where}: the 404 does not name 'storehouse check'")
+            elif answer.status_code != 200:
+                seen.wrong_answers.append(f"{where}: {answer.status_code} {answer.text[:200]}")
+            elif exact or read == "":
+                problem = intact_read_problem(seen, project, item, read, params, answer)
+                if problem:
+                    seen.wrong_answers.append(f"{where}: {problem}")
+
+
+def intact_read_problem(
+    seen: TornTasks, project: str, item: str, read: str, params: dict[str, Any], answer: httpx.Response
+) -> str | None:
+    """What is wrong with a read of an intact task, by the oracle (None: nothing)."""
+    document = seen.tasks[item]
+    if read == "":
+        return None if answer.json() == {"task": document} else "not the task as acknowledged"
+    if read == "/transitions":
+        return None if answer.json() == {"transitions": document["transitions"]} else "not its transitions"
+    if read in ("/dependencies", "/dependents"):
+        if read == "/dependencies":
+            want = {(edge["taskId"], edge["type"]) for edge in document["dependencies"]}
+        else:
+            want = {
+                (other, edge["type"])
+                for other, task in seen.tasks.items()
+                for edge in task["dependencies"]
+                if edge["taskId"] == item
+            }
+        found = answer.json()[read[1:]]
+        if {(edge["taskId"], edge["type"]) for edge in found} != want or len(found) != len(want):
+            return f"{sorted((e['taskId'], e['type']) for e in found)}, the files say {sorted(want)}"
+        for edge in found:  # a damaged neighbour has no summary; an intact one has its file's
+            other = seen.tasks.get(edge["taskId"])
+            if (edge["task"] is None) != (other is None) or (other and summary_differs(edge["task"], other)):
+                return f"the summary of {edge['taskId']} is not its file's: {edge['task']}"
+        return None
+    text = answer.text  # the context: within its budget, about this task
+    if len(text) > params.get("maxChars", 8000):
+        return f"{len(text)} characters, over the budget"
+    if params.get("format") == "json":
+        return None if json.loads(text)["task"]["id"] == item else "the JSON context is not about this task"
+    return None if text.startswith(f"# Task {item}: ") else f"the Markdown context starts {text[:80]!r}"
+
+
+async def verify_task_lists(seen: TornTasks, client: httpx.AsyncClient, project: str) -> None:
+    """Every readable task is listed exactly once by every filter and page, in order, with its file's summary;
+    the order puts each after its readable dependencies; the metrics count the readable files."""
+    url = TASKS.url(project)
+    tasks = seen.tasks
+    ready = ready_tasks(tasks)
+    for query in TASK_QUERIES:
+        expected = {item for item, document in tasks.items() if task_matches(document, query, ready)}
+        summaries, total = await walk_tasks(seen, client, url, query)
+        ids = [summary["id"] for summary in summaries]
+        if len(ids) != len(set(ids)) or set(ids) != expected or total != len(expected):
+            seen.list_problems.append(f"{query}: {len(ids)} listed, total {total}, {len(expected)} intact match")
+        keys = [task_order_key(summary) for summary in summaries]
+        if keys != sorted(keys):
+            seen.list_problems.append(f"{query}: not critical first, then oldest first")
+        for summary in summaries:
+            if summary_differs(summary, tasks.get(summary["id"])):
+                seen.list_problems.append(f"{query}: the summary of {summary['id']} is not its file's")
+    order = (await ask(seen, client, "GET", f"{url}/order")).json()["tasks"]
+    position = {summary["id"]: at for at, summary in enumerate(order)}
+    if len(order) != len(position) or set(position) != set(tasks):
+        seen.list_problems.append(f"order: {len(order)} listed, {len(tasks)} readable")
+    for item, document in tasks.items():
+        before = [edge["taskId"] for edge in document["dependencies"] if edge["taskId"] in tasks]
+        if item in position and any(position.get(other, len(order)) > position[item] for other in before):
+            seen.list_problems.append(f"order: {item} comes before one of {before}")
+    if any(summary_differs(summary, tasks.get(summary["id"])) for summary in order):
+        seen.list_problems.append("order: a summary is not its file's")
+    metrics = (await ask(seen, client, "GET", f"/api/projects/{project}/metrics")).json()
+    by_status = {status: sum(d["status"] == status for d in tasks.values()) for status in TASK_STATUSES}
+    scores = [d["complexityScore"] for d in tasks.values() if d["complexityScore"] is not None]
+    expected_metrics = {
+        "totalTasks": len(tasks),
+        "tasksByStatus": by_status,
+        "pendingTasks": by_status["pending"],
+        "readyTasks": len(ready),
+        "totalExecutions": 0,
+    }
+    average, want = metrics.get("averageComplexity"), sum(scores) / len(scores) if scores else None
+    if {name: metrics.get(name) for name in expected_metrics} != expected_metrics or (
+        average != want and (average is None or want is None or abs(average - want) > 0.006)
+    ):
+        seen.list_problems.append(f"metrics {metrics}, the readable files say {expected_metrics}, average {want}")
+
+
+def sample_tasks_through_a_real_server(seen: TornTasks, data_dir: Path, project: str) -> None:
+    """A sample of task reads through a real ``storehouse serve`` that opens the damaged project itself."""
+    server = Server(data_dir)
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            url = TASKS.url(project)
+            damaged, intact = sorted(seen.damaged), sorted(seen.intact)
+            paths = [url, f"{url}?ready=true", f"{url}?status=pending&priority=high", f"{url}/order"]
+            paths += [f"/api/projects/{project}/metrics"]
+            reads = [
+                (f"{url}/{item}{read}", item in seen.damaged) for item in damaged + intact[::25] for read in TASK_READS
+            ]
+            for path, damaged_task in [(path, False) for path in paths] + reads:
+                answer = client.get(path)
+                seen.requests += 1
+                if answer.status_code >= 500 or SECRET in answer.text:
+                    seen.server_errors.append(f"real server GET {path}: {answer.status_code} {answer.text[:200]}")
+                elif answer.status_code != (404 if damaged_task else 200):
+                    seen.wrong_answers.append(f"real server GET {path}: {answer.status_code} {answer.text[:200]}")
+            listed = client.get(url, params={"limit": 1000}).json()
+            order = client.get(f"{url}/order").json()["tasks"]
+            if listed["total"] != len(seen.intact) or len(order) != len(seen.intact):
+                seen.list_problems.append("real server: the list total or the order is not the intact count")
+    finally:
+        server.stop()
+
+
+async def refuse_damaged_tasks(seen: TornTasks, client: httpx.AsyncClient, data_dir: Path, project: str) -> None:
+    """Every write that names a damaged task but does not replace or delete it is refused, and changes no file:
+    a transition (404; a directory: 404 or 409), a PATCH, an edge from it or to it, removing an edge of it."""
+    url = TASKS.url(project)
+    directory = TASKS.directory(data_dir, project)
+    files = {path.name: snapshot(path) for path in directory.iterdir()}
+    intact = sorted(seen.tasks)
+    for n, (item, how) in enumerate(sorted(seen.damaged.items())):
+        other = intact[n * 7 % len(intact)]
+        edges = {edge["taskId"] for edge in seen.tasks[other]["dependencies"]}
+        writes: list[tuple[str, str, JSONObject | None]] = [
+            ("POST", f"{url}/{item}/transitions", {"to": "running", "reason": "after damage"}),
+            ("PATCH", f"{url}/{item}", {"title": "patched after damage"}),
+            ("PUT", f"{url}/{item}/dependencies/{other}", {"type": "blocks"}),
+            ("DELETE", f"{url}/{item}/dependencies/{other}", None),
+        ]
+        if item not in edges:  # a PUT of an edge the file already holds is that edge, whatever it points to
+            writes.append(("PUT", f"{url}/{other}/dependencies/{item}", {"type": "requires"}))
+        for method, path, body in writes:
+            answer = await ask(seen, client, method, path, json=body)
+            allowed = (404, 409) if how == "directory" else (404,)
+            if answer.status_code not in allowed:
+                seen.wrong_answers.append(f"{method} {path} ({how}): {answer.status_code} {answer.text[:200]}")
+            else:
+                seen.refused += 1
+    after = {path.name: snapshot(path) for path in directory.iterdir()}
+    if after != files:
+        changed = sorted(name for name in set(files) | set(after) if files.get(name) != after.get(name))
+        seen.wrong_answers.append(f"refused writes changed the files {changed}")
+
+
+def snapshot(path: Path) -> tuple[str, bytes]:
+    """What a directory entry is and holds, without following a symlink."""
+    if path.is_symlink():
+        return "symlink", str(path.readlink()).encode()
+    if not path.exists():
+        return "absent", b""
+    return ("directory", b"") if path.is_dir() else ("file", path.read_bytes())
+
+
+async def replace_and_delete_damaged(seen: TornTasks, client: httpx.AsyncClient, data_dir: Path, project: str) -> None:
+    """For each way of damage but a directory: a PUT over the first damaged file replaces it as if absent (201,
+    version 1, a regular file) and the task joins the graph the intact files already point into; a DELETE
+    removes the second (204). A directory named like a task file is a 409 for both, and stays."""
+    url = TASKS.url(project)
+    directory = TASKS.directory(data_dir, project)
+    for how in TASK_DAMAGES:
+        victims = [item for item, kind in sorted(seen.damaged.items()) if kind == how]
+        for item, method in zip(victims, ("PUT", "DELETE"), strict=False):
+            path = directory / f"{item}.json"
+            body = {"title": f"replaced after damage: {how}", "priority": "critical", "tags": ["replaced"]}
+            answer = await ask(seen, client, method, f"{url}/{item}", json=body if method == "PUT" else None)
+            if how == "directory":
+                if answer.status_code != 409 or not path.is_dir():
+                    seen.wrong_answers.append(f"{method} {item} (directory): {answer.status_code}, not 409")
+            elif method == "PUT":
+                await replaced_damaged(seen, client, project, item, how, answer, path)
+            else:
+                await deleted_damaged(seen, client, project, item, how, answer, path)
+
+
+async def replaced_damaged(
+    seen: TornTasks, client: httpx.AsyncClient, project: str, item: str, how: str, answer: httpx.Response, path: Path
+) -> None:
+    """After a PUT over a damaged task: a new task (201, version 1, no transitions), its file a regular file that
+    holds it; an edge from it to a task that depends on it would close a cycle (409 naming it)."""
+    task = answer.json().get("task", {}) if answer.status_code == 201 else {}
+    if task.get("version") != 1 or task.get("transitions") != [] or not str(task.get("title")).endswith(how):
+        seen.wrong_answers.append(f"PUT {item} ({how}): {answer.status_code} {answer.text[:200]}")
+        return
+    kind, raw = snapshot(path)
+    if kind != "file" or json.loads(raw) != task:
+        seen.wrong_answers.append(f"PUT {item} ({how}): the file is not the task answered")
+        return
+    seen.tasks[item] = task
+    seen.fixed[item] = "PUT"
+    dependents = sorted(t for t, d in seen.tasks.items() if any(e["taskId"] == item for e in d["dependencies"]))
+    for other in dependents[:1]:
+        refused = await ask(seen, client, "PUT", f"{TASKS.url(project)}/{item}/dependencies/{other}")
+        if refused.status_code != 409 or refused.json()["error"].get("cycle") != [item, other, item]:
+            seen.wrong_answers.append(f"PUT {item}/dependencies/{other}: {refused.status_code} {refused.text[:200]}")
+
+
+async def deleted_damaged(
+    seen: TornTasks, client: httpx.AsyncClient, project: str, item: str, how: str, answer: httpx.Response, path: Path
+) -> None:
+    """After a DELETE of a damaged task: 204, the path gone, no history, and each task that depended on it without
+    that edge (a version more, nothing else changed)."""
+    if answer.status_code != 204 or snapshot(path) != ("absent", b""):
+        seen.wrong_answers.append(f"DELETE {item} ({how}): {answer.status_code} {answer.text[:200]}, or still there")
+        return
+    seen.fixed[item] = "DELETE"
+    history = (await ask(seen, client, "GET", f"{TASKS.url(project)}/{item}/history")).json()
+    if history.get("total") != 0:
+        seen.wrong_answers.append(f"DELETE {item} ({how}): its history is still read: {history}")
+    for other, document in sorted(seen.tasks.items()):
+        if not any(edge["taskId"] == item for edge in document["dependencies"]):
+            continue
+        now = (await ask(seen, client, "GET", f"{TASKS.url(project)}/{other}")).json().get("task", {})
+        kept = [edge for edge in document["dependencies"] if edge["taskId"] != item]
+        expected = {**document, "dependencies": kept, "version": document["version"] + 1}
+        if {**now, "updatedAt": None} != {**expected, "updatedAt": None}:
+            seen.wrong_answers.append(f"DELETE {item} ({how}): its dependent {other} is now {now}")
+        else:
+            seen.tasks[other] = now
+
+
+async def run_tasks(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, count: int, real_server: bool
+) -> TornTasks:
+    """The tasks subject: damage, every read before and after reindex, refused writes, PUT and DELETE."""
+    project = "torn"
+    with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
+        documents = populate_tasks(writer, project, count)
+    assert (await http.get(TASKS.url(project))).json()["total"] == count  # the running store opens it
+    outside = {**documents[min(documents)], "title": SECRET, "description": SECRET}  # a valid task, outside
+    seen = plant_damage(data_dir, TASKS, project, documents, random.Random(4), TornTasks(), TASK_DAMAGES, outside)
+    seen.tasks = dict(seen.intact)
+    seen.edges = sum(len(document["dependencies"]) for document in seen.intact.values())
+    seen.transitions = sum(len(document["transitions"]) for document in seen.intact.values())
+    target = (data_dir.parent / "outside.json").read_bytes()
+    # 1. the running store, whose index still holds the damaged rows (README: run reindex after hand edits)
+    await read_tasks(seen, http, project, exact=False)
+    # 2. check names exactly the damaged files
+    seen.check_named = checked_ids(store.check(), project, TASKS)
+    # 3. after reindex, every intact task exactly once, everywhere, and every read as the files say
+    store.reindex(project)
+    await verify_task_lists(seen, http, project)
+    listed, _ = await walk_tasks(seen, http, TASKS.url(project), {})
+    seen.recovered = len({summary["id"] for summary in listed} & set(seen.intact))
+    await read_tasks(seen, http, project, exact=True)
+    if real_server:
+        sample_tasks_through_a_real_server(seen, data_dir, project)
+    # 4. writes naming a damaged task are refused and change no file; then PUT and DELETE over damaged files.
+    # (Writes come after the reindex, as for executions: before it, a DELETE of a task that a damaged file
+    # depends on is a bug, kept out of this run: test_deleting_a_task_a_damaged_file_depends_on_... below.)
+    await refuse_damaged_tasks(seen, http, data_dir, project)
+    await replace_and_delete_damaged(seen, http, data_dir, project)
+    still = {item for item in seen.damaged if item not in seen.fixed}
+    if (named := checked_ids(store.check(), project, TASKS)) != still:
+        seen.wrong_answers.append(f"after the writes check named {sorted(named)}, not {sorted(still)}")
+    if (data_dir.parent / "outside.json").read_bytes() != target:
+        seen.wrong_answers.append("a write over a symlink changed the file it points to")
+    # 5. every list again, and every read of the tasks the writes changed (and a sample), as the oracle has them
+    await verify_task_lists(seen, http, project)
+    changed = {t for t, d in seen.intact.items() if any(e["taskId"] in seen.fixed for e in d["dependencies"])}
+    await read_tasks(seen, http, project, exact=True, items={*seen.damaged, *changed, *sorted(seen.tasks)[::10]})
+    return seen
+
+
 EXECUTIONS = Subject(
     "executions", "executions", ".json", "/api/projects/{project}/executions", 300, tuple(DAMAGES), run_executions
 )
 HISTORY = Subject(
     "history", "history", ".jsonl", "/api/projects/{project}/history", 80, tuple(LOG_DAMAGES), run_history
 )
-SUBJECTS = (EXECUTIONS, HISTORY)
+TASKS = Subject("tasks", "tasks", ".json", "/api/projects/{project}/tasks", 300, tuple(TASK_DAMAGES), run_tasks)
+SUBJECTS = (EXECUTIONS, HISTORY, TASKS)
 
 
 @pytest.mark.parametrize("subject", SUBJECTS, ids=lambda s: s.name)
@@ -1036,6 +1546,88 @@ async def test_the_history_harness_goes_red_when_a_damaged_line_is_served(
     assert not seen.clean
     assert seen.damaged_served > 0
     assert any("held by no whole valid line" in problem for problem in seen.list_problems)
+
+
+async def test_the_tasks_harness_goes_red_when_a_symlinked_task_file_is_followed(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def following(path: Path) -> bytes | None:
+        return path.read_bytes() if path.is_file() else None  # planted: a symlink is followed, out of the data dir
+
+    monkeypatch.setattr(storehouse.backends.files, "read_bytes", following)
+    seen = await run_tasks(store, http, data_dir, 70, real_server=False)
+    assert not seen.clean
+    assert any("symlink out of the data directory" in problem for problem in seen.wrong_answers)
+
+
+# -- task bugs found by this harness, not fixed yet (each case is left out of the main run until then) ------
+def write_tasks(data_dir: Path, tasks: dict[str, list[str]]) -> None:
+    """Tasks of project ``torn`` (id -> what it depends on, created in order), written by another process."""
+    with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
+        for item, after in tasks.items():
+            writer.create_task("torn", {"id": item, "title": item, "dependencies": [{"taskId": t} for t in after]})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: DELETE of a task that a damaged file depends on (before a reindex) answers 404 after deleting "
+    "it, and leaves the edges of the intact tasks after the damaged one in the dependents' order",
+)
+async def test_deleting_a_task_a_damaged_file_depends_on_deletes_it_and_every_intact_edge(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    write_tasks(data_dir, {"x": [], "a": ["x"], "b": ["x"], "c": ["x"]})
+    url = TASKS.url("torn")
+    assert (await http.get(url)).json()["total"] == 4  # the running server has the project open
+    (TASKS.directory(data_dir, "torn") / "a.json").write_bytes(b"garbage")  # damaged behind its back
+    answer = await http.delete(f"{url}/x")
+    assert not (TASKS.directory(data_dir, "torn") / "x.json").exists()  # deleted, whatever the answer says
+    assert answer.status_code == 204, answer.text
+    for item in ("b", "c"):
+        assert (await http.get(f"{url}/{item}")).json()["task"]["dependencies"] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a document file replaced by a directory keeps its old index row when a process opens the "
+    "project (executions and tasks), so it is listed and counted until a reindex",
+)
+def test_a_directory_named_like_a_file_is_not_listed_by_a_process_that_opens_the_project(data_dir: Path) -> None:
+    write_tasks(data_dir, {"a-dir": [], "b-task": []})
+    settings = Settings(data_dir=data_dir, durable=False)
+    with Storehouse(settings=settings) as writer:
+        for item in ("a-dir", "b-run"):
+            writer.put_execution("torn", item, {"status": "completed"})
+    for subject in (EXECUTIONS, TASKS):
+        directory_named_like_a_file(
+            subject.directory(data_dir, "torn") / "a-dir.json", b"", random.Random(0), 0, data_dir
+        )
+    with Storehouse(settings=settings) as opened:  # a process starting on the project: it reconciles the index
+        assert [summary["id"] for summary in opened.list_tasks("torn").items] == ["b-task"]
+        assert [summary["id"] for summary in opened.list_executions("torn").items] == ["b-run"]
+        assert opened.execution_stats("torn")["totalExecutions"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a cycle made by hand in the task files is not named by check, and the order silently leaves "
+    "out every task on it or after it",
+)
+async def test_a_cycle_made_by_hand_is_named_by_check_and_the_order_leaves_out_no_task(
+    store: Storehouse, http: httpx.AsyncClient, data_dir: Path
+) -> None:
+    write_tasks(data_dir, {"a": [], "b": ["a"], "c": ["b"], "d": []})
+    path = TASKS.directory(data_dir, "torn") / "a.json"
+    path.write_text(json.dumps({**json.loads(path.read_bytes()), "dependencies": [{"taskId": "c", "type": "blocks"}]}))
+    store.reindex("torn")  # a -> c -> b -> a: each file is valid, the graph is not
+    answer = await http.get(f"{TASKS.url('torn')}/order")
+    assert answer.status_code < 500
+    if answer.status_code == 200:  # every task, or a 409 that names the cycle
+        assert sorted(summary["id"] for summary in answer.json()["tasks"]) == ["a", "b", "c", "d"]
+    else:
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["error"]["cycle"]
+    assert any("cycle" in problem for problem in store.check().problems)
 
 
 # -- cut at every byte -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import httpx
 
@@ -28,42 +29,121 @@ from storehouse.backends import FileBackend
 from storehouse.errors import ALL_ERRORS
 from storehouse.fsio import FileIO
 from storehouse.index import Index, IndexRow, Logged
+from storehouse.kinds import EXECUTION
 from storehouse.locks import LockTable
 from storehouse.models import JSONObject
+from storehouse.task_ops import TaskOperations
+from storehouse.tasks import TASK
 
 
 def crash_writer(data_dir: str, prefix: str, acks: str | None = None, planted: str = "") -> None:
-    """Create, update and delete executions as fast as possible, reporting each acknowledgement.
+    """Create, update and delete executions, append to a task's history, and create tasks, move them through
+    allowed transitions and add and remove dependencies between them, as fast as possible, reporting each
+    acknowledgement (the sequence is ``crash_operations``).
 
     Reports go to stdout, or with ``acks`` to that file (one ``write`` per line, so a kill leaves at most
-    a cut last line); the first line is ``ready``. ``planted="in-place"`` plants the bug the crash loop
-    exists to catch: documents written over in place instead of through a temp file and a rename.
+    a cut last line); the first line is ``ready``. A line is ``<kind> <id> [<detail>] <number>``: the version
+    written (1 for a create, 0 for a delete, the entry id for a history append), the status moved to for a
+    transition, the task depended on for an edge; an edge that would close a cycle is refused (``tx``, 0).
+    ``planted="in-place"`` plants the bug the crash loop exists to catch: documents written over in place
+    instead of through a temp file and a rename; ``planted="no-cycle-check"``: an edge closing a cycle is
+    accepted.
     """
     io = InPlaceIO() if planted == "in-place" else FileIO()
-    store = Storehouse(settings=Settings(data_dir=Path(data_dir)), backend=FileBackend(data_dir, io))
+    if planted == "no-cycle-check":
+        TaskOperations._refuse_cycle = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    backend = FileBackend(data_dir, io, kinds=(EXECUTION, TASK))
+    store = Storehouse(settings=Settings(data_dir=Path(data_dir)), backend=backend)
     fd = os.open(acks, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if acks else None
 
-    def ack(line: str) -> None:
+    def ack(*parts: object) -> None:
+        line = " ".join(str(part) for part in parts)
         if fd is None:
             print(line, flush=True)
         else:
             os.write(fd, f"{line}\n".encode())
 
     ack("ready")
+    for kind, item, detail in crash_operations(prefix):
+        if kind == "c":
+            store.put_execution("crash", item, {"status": "running", "input": {"n": detail, "pad": "x" * 2000}})
+            ack(kind, item, 1)
+        elif kind == "u":
+            done = store.patch_execution("crash", item, {"status": "completed", "output": {"n": detail}})
+            ack(kind, item, done["version"])
+        elif kind == "d":
+            store.delete_execution("crash", item)
+            ack(kind, item, 0)
+        elif kind == "h":
+            entry = store.add_history("crash", item, {"type": "log", "content": f"step {detail}"})[0]
+            ack(kind, item, entry["id"])
+        elif kind == "tc":
+            after = [{"taskId": detail, "type": "blocks"}] if detail else []
+            task = store.create_task("crash", {"id": item, "title": f"task {item}", "dependencies": after})
+            ack(kind, item, task["version"])
+        elif kind == "tt":
+            task = store.transition_task("crash", item, detail, reason=f"crash loop {prefix}", actor="writer")
+            ack(kind, item, detail, task["version"])
+        elif kind in ("ta", "tx"):
+            try:
+                store.add_dependency("crash", item, detail, "requires")
+            except Conflict:  # the edge would close a cycle: refused, as it must be for "tx"
+                ack(kind, item, detail, 0)
+                continue
+            ack(kind, item, detail, store.get_task("crash", item)["version"])
+        else:
+            store.remove_dependency("crash", item, detail)
+            ack(kind, item, detail, store.get_task("crash", item)["version"])
+
+
+OUTCOMES = ("failed", "cancelled", "succeeded")  # where a crash writer's running task goes, by its number
+
+
+def crash_operations(prefix: str) -> Iterator[tuple[str, str, str]]:
+    """The crash writer's endless sequence of operations: (kind, id, detail).
+
+    Executions ``<prefix>-<n>``: create (c), complete the one before (u) and delete it every other turn (d); one
+    append to the history of task ``<prefix>`` (h). Tasks ``<prefix>-task-<n>``: create, depending on the one
+    before (tc), and move to running at once (tt); then the one before goes to failed, cancelled or succeeded,
+    the edge back from it (which would close a cycle) is refused (tx), and a failed or cancelled one goes back
+    to pending (tt); an edge to the task two before is added (ta), and the one added the turn before removed
+    (tr). A writer lives ~2 turns before it is killed, so every kind of write but the last two comes by its
+    second turn.
+    """
     n = 0
     while True:
-        item = f"{prefix}-{n}"
-        store.put_execution("crash", item, {"status": "running", "input": {"n": n, "pad": "x" * 2000}})
-        ack(f"c {item} 1")
+        task = [f"{prefix}-task-{k}" if k >= 0 else "" for k in range(n, n - 4, -1)]  # this turn's, and 3 before
+        yield "c", f"{prefix}-{n}", str(n)
+        yield "tc", task[0], task[1]
+        yield "tt", task[0], "running"
         if n >= 1:
-            done = store.patch_execution("crash", f"{prefix}-{n - 1}", {"status": "completed", "output": {"n": n}})
-            ack(f"u {prefix}-{n - 1} {done['version']}")
-        if n >= 2 and n % 3 == 0:
-            store.delete_execution("crash", f"{prefix}-{n - 2}")
-            ack(f"d {prefix}-{n - 2} 0")
-        entry = store.add_history("crash", prefix, {"type": "log", "content": f"step {n}"})[0]  # the task's history
-        ack(f"h {prefix} {entry['id']}")
+            yield "u", f"{prefix}-{n - 1}", str(n)
+            yield "tt", task[1], OUTCOMES[(n - 1) % 3]
+            yield "tx", task[1], task[0]
+            if OUTCOMES[(n - 1) % 3] != "succeeded":
+                yield "tt", task[1], "pending"  # a retry of a failed task, or a cancelled one reopened
+            if n % 2:
+                yield "d", f"{prefix}-{n - 1}", ""
+        if n >= 2:
+            yield "ta", task[0], task[2]
+        if n >= 3:
+            yield "tr", task[1], task[3]
+        yield "h", prefix, str(n)
         n += 1
+
+
+def killed_between_a_transition_and_its_history(data_dir: str) -> None:
+    """Create task ``a`` of project ``crash``, move it to running, and die by SIGKILL at the instant the move's
+    ``status_change`` entry is to be appended to the task's history (the move is in the task's file by then)."""
+    store = Storehouse(data_dir)
+    store.create_task("crash", {"id": "a", "title": "a"})
+
+    def killed(*args: object, **kwargs: object) -> NoReturn:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("killed")
+
+    store._history.add = killed  # type: ignore[method-assign]
+    store.transition_task("crash", "a", "running")
 
 
 class InPlaceIO(FileIO):
