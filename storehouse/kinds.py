@@ -8,6 +8,7 @@ written once for every kind (``backends/files.py``).
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ class Kind:
     dump: Callable[[JSONObject], bytes]  # document -> file bytes
     summarize: Callable[[JSONObject], JSONObject]  # the list view
     row: Callable[[JSONObject, JSONObject, os.stat_result], IndexRow]  # document, summary, stat -> index row
+    audit: Callable[[sqlite3.Connection, int, str], list[str]] | None = None  # more for check (project key, name)
 
     def change(self, event: str, project: str, document: JSONObject, summary: bytes) -> tuple[str, bytes]:
         """The change-log entry of a write: ``<noun>.<event>`` with ids, version and the document's summary."""

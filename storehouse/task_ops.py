@@ -9,6 +9,7 @@ kept as a ``status_change`` entry of the task's history.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 from .backends import Backend
 from .backends.base import Builder
 from .context import DEFAULT_MAX_CHARS, ENTRIES, RUNS, VALIDATIONS, assemble, check_budget
-from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound
+from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound, StorehouseError
 from .history import TYPES as HISTORY_TYPES
 from .history import HistoryStore
 from .ids import check_id, new_id
@@ -39,6 +40,7 @@ from .tasks import (
     topological_order,
 )
 
+log = logging.getLogger("storehouse")
 RESERVED_TASK_IDS = frozenset({"order"})  # task ids that a route of the same path would hide
 
 
@@ -111,7 +113,10 @@ class TaskOperations:
         with self._locks.exclusive(f"graph/{project}"):
             self.backend.delete(project, task_id, if_match, TASK)
             for dependent in self.task_dependents(project, task_id):
-                self.backend.write(project, dependent["taskId"], _without_edge(task_id), None, TASK)
+                try:
+                    self.backend.write(project, dependent["taskId"], _without_edge(task_id), None, TASK)
+                except (NotFound, Conflict) as exc:  # a damaged dependent ('storehouse check' names it): go on
+                    log.warning("task %s: could not remove its edge to %s: %s", dependent["taskId"], task_id, exc)
             self._history.forget(project, task_id)
 
     def list_tasks(
@@ -282,8 +287,13 @@ class TaskOperations:
 
         with self._locks.exclusive(f"graph/{project}"):
             document = self.backend.write(project, task_id, checked, if_match, TASK)
-            for record in document["transitions"][len(before) :]:
-                self.add_history(project, task_id, _status_change(record))
+            moves = [_status_change(record) for record in document["transitions"][len(before) :]]
+            try:
+                if moves:
+                    self.add_history(project, task_id, moves)
+            except StorehouseError as exc:  # the move is durable in the task's trail: the write succeeded
+                log.error("task %s/%s: a transition's status_change history entry was not written: %s",
+                          project, task_id, exc.message)  # fmt: skip
         return document
 
     def _refuse_cycle(

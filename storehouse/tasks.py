@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import os
+import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -207,7 +208,17 @@ class TaskRow:
         return [("INSERT OR IGNORE INTO task_edges VALUES (?, ?, ?, ?)", rows)] if rows else []
 
 
-TASK = Kind("tasks", "task", TASKS, load_task, dump_execution, summarize_task, TaskRow.from_document)
+def audit_graph(connection: sqlite3.Connection, p: int, project: str) -> list[str]:
+    """What check says of a project's dependency graph: any cycle in it (only files edited by hand make one)."""
+    edges = connection.execute("SELECT task, depends_on FROM task_edges WHERE p = ?", (p,)).fetchall()
+    return [
+        f"{project}/tasks: the dependencies form a cycle {' -> '.join(cycle)} (files edited by hand?); "
+        "remove one of its edges"
+        for cycle in cycles((str(task), str(target)) for task, target in edges)
+    ]
+
+
+TASK = Kind("tasks", "task", TASKS, load_task, dump_execution, summarize_task, TaskRow.from_document, audit=audit_graph)
 
 
 # -- writing a task -----------------------------------------------------------------------------------------
@@ -325,4 +336,44 @@ def topological_order(tasks: Mapping[str, tuple[int, str]], edges: Iterable[tupl
             waiting[dependent] -= 1
             if waiting[dependent] == 0:
                 heapq.heappush(ready, (*tasks[dependent], dependent))
-    return order
+    # Only a cycle made by editing files by hand leaves tasks waiting ('storehouse check' names it): they come
+    # last, in the tie order, so that no task is ever left out.
+    return order + sorted((task for task, count in waiting.items() if count), key=lambda task: (*tasks[task], task))
+
+
+def cycles(edges: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """Cycles of a graph (edges task -> depends_on), each as ``[a, b, ..., a]`` from its smallest id, none
+    sharing a task with an earlier one. Empty for the acyclic graphs the store keeps; a cycle can only come
+    from files edited by hand."""
+    following: dict[str, list[str]] = {}
+    for source, target in edges:
+        following.setdefault(source, []).append(target)
+    found: list[list[str]] = []
+    seen: set[str] = set()
+    for start in sorted(following):
+        if start not in seen:
+            cycle = _cycle_through(following, start)
+            if cycle is not None and not seen.intersection(cycle):
+                found.append(cycle)
+                seen.update(cycle)
+    return found
+
+
+def _cycle_through(following: Mapping[str, list[str]], start: str) -> list[str] | None:
+    """A shortest cycle through start (breadth first), or None."""
+    came_from: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        reached: list[str] = []
+        for node in frontier:
+            for target in sorted(following.get(node, ())):
+                if target == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(came_from[path[-1]])
+                    return [*reversed(path), start]
+                if target not in came_from:
+                    came_from[target] = node
+                    reached.append(target)
+        frontier = reached
+    return None

@@ -269,6 +269,8 @@ class FileBackend:
             if raw is None:
                 if os.path.islink(path):
                     bad.append((item, stat.st_mtime_ns, stat.st_size, "is a symlink; storehouse does not follow them"))
+                elif os.path.isdir(path):
+                    bad.append((item, stat.st_mtime_ns, stat.st_size, "is a directory, not a file"))
                 continue
             try:
                 document = project.kind.load(raw, project.name, item)
@@ -510,6 +512,8 @@ class FileBackend:
         for name in names:
             if is_temp_name(name):
                 report.problems.append(f"{project.name}/{kind.folder}/{name}: a leftover temp file")
+        if kind.audit is not None:
+            report.problems += kind.audit(self._index.read(), project.key, project.name)
         if progress:
             progress(len(items), len(items))
 

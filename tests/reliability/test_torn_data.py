@@ -1449,8 +1449,8 @@ async def run_tasks(
     if real_server:
         sample_tasks_through_a_real_server(seen, data_dir, project)
     # 4. writes naming a damaged task are refused and change no file; then PUT and DELETE over damaged files.
-    # (Writes come after the reindex, as for executions: before it, a DELETE of a task that a damaged file
-    # depends on is a bug, kept out of this run: test_deleting_a_task_a_damaged_file_depends_on_... below.)
+    # (Writes come after the reindex, as for executions; a DELETE of a task that a damaged file depends on,
+    # before a reindex, has its own test: test_deleting_a_task_a_damaged_file_depends_on_... below.)
     await refuse_damaged_tasks(seen, http, data_dir, project)
     await replace_and_delete_damaged(seen, http, data_dir, project)
     still = {item for item in seen.damaged if item not in seen.fixed}
@@ -1560,7 +1560,7 @@ async def test_the_tasks_harness_goes_red_when_a_symlinked_task_file_is_followed
     assert any("symlink out of the data directory" in problem for problem in seen.wrong_answers)
 
 
-# -- task bugs found by this harness, not fixed yet (each case is left out of the main run until then) ------
+# -- task bugs this harness found, now fixed: each keeps its own test ---------------------------------------
 def write_tasks(data_dir: Path, tasks: dict[str, list[str]]) -> None:
     """Tasks of project ``torn`` (id -> what it depends on, created in order), written by another process."""
     with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
@@ -1568,11 +1568,6 @@ def write_tasks(data_dir: Path, tasks: dict[str, list[str]]) -> None:
             writer.create_task("torn", {"id": item, "title": item, "dependencies": [{"taskId": t} for t in after]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: DELETE of a task that a damaged file depends on (before a reindex) answers 404 after deleting "
-    "it, and leaves the edges of the intact tasks after the damaged one in the dependents' order",
-)
 async def test_deleting_a_task_a_damaged_file_depends_on_deletes_it_and_every_intact_edge(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
@@ -1587,11 +1582,6 @@ async def test_deleting_a_task_a_damaged_file_depends_on_deletes_it_and_every_in
         assert (await http.get(f"{url}/{item}")).json()["task"]["dependencies"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a document file replaced by a directory keeps its old index row when a process opens the "
-    "project (executions and tasks), so it is listed and counted until a reindex",
-)
 def test_a_directory_named_like_a_file_is_not_listed_by_a_process_that_opens_the_project(data_dir: Path) -> None:
     write_tasks(data_dir, {"a-dir": [], "b-task": []})
     settings = Settings(data_dir=data_dir, durable=False)
@@ -1608,11 +1598,6 @@ def test_a_directory_named_like_a_file_is_not_listed_by_a_process_that_opens_the
         assert opened.execution_stats("torn")["totalExecutions"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a cycle made by hand in the task files is not named by check, and the order silently leaves "
-    "out every task on it or after it",
-)
 async def test_a_cycle_made_by_hand_is_named_by_check_and_the_order_leaves_out_no_task(
     store: Storehouse, http: httpx.AsyncClient, data_dir: Path
 ) -> None:
@@ -1935,7 +1920,7 @@ async def test_cutting_a_log_goes_red_when_an_append_keeps_the_torn_tail(
     assert any("after the append the log ends" in problem for problem in seen.inconsistent)
 
 
-# -- history bugs found by this harness, not fixed yet (each case is left out of the main run until then) ---
+# -- history bugs this harness found, now fixed: each keeps its own test ------------------------------------
 def write_log(data_dir: Path, task: str, count: int) -> tuple[Path, list[JSONObject]]:
     """A log of ``count`` entries in project ``torn``; returns its path and the entries."""
     with Storehouse(settings=Settings(data_dir=data_dir, durable=False)) as writer:
