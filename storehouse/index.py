@@ -640,6 +640,10 @@ class Index:
         """Mark an update as in flight: if this process dies before ``upsert``, the next open re-reads item."""
         self._commit(lambda connection: connection.execute("INSERT OR IGNORE INTO intents VALUES (?, ?)", (p, item)))
 
+    def drop_intent(self, p: int, item: str) -> None:
+        """Forget a mark made with ``add_intent`` (the work it guarded is done)."""
+        self._commit(lambda connection: connection.execute("DELETE FROM intents WHERE p = ? AND id = ?", (p, item)))
+
     def upsert(self, p: int, row: IndexRow, change: Logged | None = None) -> None:
         """Store row (replacing the old one) and clear its intent; log change (p, kind, data) in the same commit."""
 

@@ -75,6 +75,7 @@ class Storehouse(TaskOperations):
         )
         files = self.backend if isinstance(self.backend, FileBackend) else None
         self._locks = files.locks if files else LockTable.open(self.settings.data_dir / "locks")
+        self._repaired: set[str] = set()
         self._history = HistoryStore(
             files.data_dir if files else self.settings.data_dir,
             files.io if files else FileIO(self.settings.durable),
@@ -286,7 +287,7 @@ class Storehouse(TaskOperations):
             offset=offset,
             order=order,
         )
-        check_id(project, "projectId")
+        self._repair_pending(check_id(project, "projectId"))
         if task_id is None:
             entries, total = self._history.read_all(project, query, now_timestamp())
         else:

@@ -41,6 +41,7 @@ from .tasks import (
 )
 
 log = logging.getLogger("storehouse")
+_PENDING = "history/"  # a mark's prefix: the task was written, its status_change entries may not be yet
 RESERVED_TASK_IDS = frozenset({"order"})  # task ids that a route of the same path would hide
 
 
@@ -62,6 +63,7 @@ class TaskOperations:
     backend: Backend
     _history: HistoryStore
     _locks: LockTable
+    _repaired: set[str]  # projects whose left-over marks this process has repaired
     add_history: Callable[[str, str, JSONObject | Sequence[JSONValue]], list[JSONObject]]
     list_history: Callable[..., Any]
     list_executions: Callable[..., Any]
@@ -101,6 +103,10 @@ class TaskOperations:
 
     def get_task(self, project: str, task_id: str) -> JSONObject:
         """The whole task; NotFound if absent."""
+        self._repair_pending(check_id(project, "projectId"))
+        return self._get_task(project, task_id)
+
+    def _get_task(self, project: str, task_id: str) -> JSONObject:
         found = self.backend.read(check_id(project, "projectId"), check_id(task_id, "taskId"), TASK)
         if found is None:
             raise NotFound(f"task {task_id} not found in project {project}")
@@ -110,6 +116,7 @@ class TaskOperations:
         """Delete a task, its history, and every edge to it from other tasks; its executions stay."""
         check_id(project, "projectId")
         check_id(task_id, "taskId")
+        self._repair_pending(project)
         with self._locks.exclusive(f"graph/{project}"):
             self.backend.delete(project, task_id, if_match, TASK)
             for dependent in self.task_dependents(project, task_id):
@@ -173,6 +180,7 @@ class TaskOperations:
 
     def task_transitions(self, project: str, task_id: str) -> list[JSONObject]:
         """The task's audit trail: ``{from, to, at, reason, actor}``, oldest first."""
+        self._repair_pending(check_id(project, "projectId"))
         transitions: list[JSONObject] = self.get_task(project, task_id)["transitions"]
         return transitions
 
@@ -200,11 +208,12 @@ class TaskOperations:
             now = now_timestamp()
             return {**current, "dependencies": [*kept, edge], "version": current["version"] + 1, "updatedAt": now}
 
+        self._repair_pending(check_id(project, "projectId"))
         with self._locks.exclusive(f"graph/{project}"):
-            stored = self.get_task(project, task_id)
+            stored = self._get_task(project, task_id)
             if edge in stored["dependencies"]:
                 return edge, False
-            self.get_task(project, depends_on)  # NotFound for an unknown task
+            self._get_task(project, depends_on)  # NotFound for an unknown task
             self._refuse_cycle(project, task_id, depends_on)
             self.backend.write(project, task_id, build, None, TASK)
         return edge, created
@@ -212,8 +221,9 @@ class TaskOperations:
     def remove_dependency(self, project: str, task_id: str, depends_on: str) -> None:
         """Remove the edge task_id -> depends_on; NotFound if there is none."""
         check_id(depends_on, "dependsOnId")
+        self._repair_pending(check_id(project, "projectId"))
         with self._locks.exclusive(f"graph/{project}"):
-            stored = self.get_task(project, task_id)
+            stored = self._get_task(project, task_id)
             if not any(dependency["taskId"] == depends_on for dependency in stored["dependencies"]):
                 raise NotFound(f"task {task_id} of project {project} does not depend on {depends_on}")
             self.backend.write(project, task_id, _without_edge(depends_on), None, TASK)
@@ -285,16 +295,54 @@ class TaskOperations:
                 self._refuse_cycle(project, task_id, edge["taskId"], document["dependencies"])
             return document
 
+        self._repair_pending(project)
         with self._locks.exclusive(f"graph/{project}"):
+            self._repair_history(project, task_id)
+            # The mark outlives a crash between the task's write and its status_change entries; whoever meets
+            # it next (this task's next write, or the next process to use the project) adds what is missing.
+            self.backend.mark(project, TASK, f"{_PENDING}{task_id}")
             document = self.backend.write(project, task_id, checked, if_match, TASK)
             moves = [_status_change(record) for record in document["transitions"][len(before) :]]
             try:
                 if moves:
                     self.add_history(project, task_id, moves)
+                self.backend.unmark(project, TASK, f"{_PENDING}{task_id}")
             except StorehouseError as exc:  # the move is durable in the task's trail: the write succeeded
                 log.error("task %s/%s: a transition's status_change history entry was not written: %s",
                           project, task_id, exc.message)  # fmt: skip
         return document
+
+    def _repair_pending(self, project: str) -> None:
+        """Add the status_change entries that a process killed mid-transition left out (once per process and
+        project; every task operation and history read calls it)."""
+        if project in self._repaired:
+            return
+        if self.backend.marks(project, TASK, _PENDING):
+            with self._locks.exclusive(f"graph/{project}"):
+                self._repair_history(project, None)
+        self._repaired.add(project)
+
+    def _repair_history(self, project: str, only: str | None) -> None:
+        """Hold the project's graph lock. For each task marked as written but maybe not logged (of only, if
+        given), add its newest transition's status_change entry unless the history has it, then unmark it."""
+        for name in self.backend.marks(project, TASK, _PENDING):
+            task_id = name[len(_PENDING) :]
+            if only is not None and task_id != only:
+                continue
+            try:
+                document = self.backend.read(project, task_id, TASK)
+            except NotFound:  # damaged: 'storehouse check' names it; nothing to repair from
+                document = None
+            if document is not None and document["transitions"]:
+                last = document["transitions"][-1]
+                logged = {
+                    (meta.get("at"), meta.get("from"), meta.get("to"))
+                    for entry in self._history.entries(project, task_id, now_timestamp())
+                    if entry["type"] == "status_change" and isinstance(meta := entry.get("metadata"), dict)
+                }
+                if (last["at"], last["from"], last["to"]) not in logged:
+                    self.add_history(project, task_id, {**_status_change(last), "createdAt": last["at"]})
+            self.backend.unmark(project, TASK, name)
 
     def _refuse_cycle(
         self, project: str, task_id: str, depends_on: str, new_edges: list[JSONObject] | None = None

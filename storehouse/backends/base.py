@@ -83,6 +83,18 @@ class Backend(Protocol):
         """Remove a document durably. Raises NotFound, or PreconditionFailed when ``if_match`` is stale."""
         ...
 
+    def mark(self, project: str, kind: Kind, name: str) -> None:
+        """Leave a named mark (work that follows a write, which a crash could cut short); survives the process."""
+        ...
+
+    def unmark(self, project: str, kind: Kind, name: str) -> None:
+        """Remove a mark: the work is done."""
+        ...
+
+    def marks(self, project: str, kind: Kind, prefix: str) -> list[str]:
+        """The marks left whose name starts with prefix."""
+        ...
+
     def query(self, project: str, kind: Kind, ask: Callable[[sqlite3.Connection, int | None], T]) -> T:
         """Run a read-only query of the index: ask(connection, the project's key for kind, or None)."""
         ...

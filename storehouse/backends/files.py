@@ -112,6 +112,35 @@ class FileBackend:
     def delete_all(self, project: str, kind: Kind = EXECUTION) -> int:
         return self._healing(lambda: self._delete_all(project, kind))
 
+    def mark(self, project: str, kind: Kind, name: str) -> None:
+        """Leave a mark in the index (``history/T-1``: work after a write that a crash could cut short). Before
+        the first document of its kind in the project there is nothing to mark: nothing is made on disk."""
+
+        def leave() -> None:
+            opened = self._project(project, create=False, kind=kind)
+            if opened is not None:
+                self._index.add_intent(opened.key, name)
+
+        self._healing(leave)
+
+    def unmark(self, project: str, kind: Kind, name: str) -> None:
+        def remove() -> None:
+            opened = self._project(project, create=False, kind=kind)
+            if opened is not None:
+                self._index.drop_intent(opened.key, name)
+
+        self._healing(remove)
+
+    def marks(self, project: str, kind: Kind, prefix: str) -> list[str]:
+        """The marks left (by any process, dead or alive) whose name starts with prefix."""
+
+        def find() -> list[str]:
+            opened = self._project(project, create=False, kind=kind)
+            names = [] if opened is None else self._index.intents(opened.key)
+            return sorted(name for name in names if name.startswith(prefix))
+
+        return self._healing(find)
+
     def query(self, project: str, kind: Kind, ask: Callable[[sqlite3.Connection, int | None], T]) -> T:
         """Run ask(connection, the project's key for kind, or None if it has none) on the index, read only."""
 
@@ -216,7 +245,7 @@ class FileBackend:
         cost one stat each (~0.7 s at 100,000 files, with the index's side read from a covering index).
         """
         known = self._index.known_files(project.key, project.kind.table)
-        stale = set(self._index.intents(project.key))
+        stale = {item for item in self._index.intents(project.key) if is_valid_id(item)}  # not marks ('history/x')
         files: set[str] = set()
         temps: list[str] = []
         try:
