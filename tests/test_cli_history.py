@@ -7,7 +7,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -424,13 +423,14 @@ def test_events_says_when_a_position_cannot_be_resumed(data_dir: Path, capsys: p
 
 
 def test_events_follows_another_process_until_stopped(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        start = store.change_head()  # the follower goes on from here, however long it takes to start
     follower = subprocess.Popen(
-        [sys.executable, "-m", "storehouse", "events", "demo", "--json", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "storehouse", "events", "demo", "--json", "--after", start, "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        time.sleep(1.0)  # it starts from now on: give it time to open the store
         with Storehouse(data_dir) as store:
             store.add_history("demo", "T-1", {"type": "log", "content": "hello"})
         assert follower.stdout is not None

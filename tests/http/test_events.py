@@ -195,11 +195,13 @@ def test_the_query_parameter_resumes_like_the_header(server: Server, data_dir: P
 def test_stopping_the_server_ends_open_streams_cleanly(data_dir: Path) -> None:
     server = Server(data_dir)
     ended: list[str] = []
+    streaming = threading.Event()
 
     def read() -> None:
         try:
             with follow(server) as stream:
                 stream.next()
+                streaming.set()
                 while True:
                     stream.next()
         except EOFError:
@@ -209,7 +211,7 @@ def test_stopping_the_server_ends_open_streams_cleanly(data_dir: Path) -> None:
 
     reader = threading.Thread(target=read)
     reader.start()
-    time.sleep(0.5)
+    assert streaming.wait(10)  # the stream is open and its first event read
     began = time.monotonic()
     server.process.terminate()
     server.process.wait(10)
