@@ -480,7 +480,7 @@ class StoreModel(RuleBasedStateMachine):
             error = Conflict
         elif not is_valid(body, project, item or ""):
             error = InvalidBody
-        if error is not InvalidId:
+        if error is None:  # a refused first write makes no directory
             self.existing.add(project)
         before = now_ms()
         result = self.call(error, lambda: store.create_execution(project, body), f"create {project}/{item}")
@@ -505,7 +505,7 @@ class StoreModel(RuleBasedStateMachine):
             error = PreconditionFailed
         elif not is_valid(body, project, item):
             error = InvalidBody
-        if error is not InvalidId:
+        if error is None:  # a refused first write makes no directory
             self.existing.add(project)
         before = now_ms()
         result = self.call(
@@ -530,7 +530,7 @@ class StoreModel(RuleBasedStateMachine):
             error = NotFound
         elif not is_valid(merge(current, changes), project, item):
             error = InvalidBody
-        if error is not InvalidId:
+        if error is None:  # a refused first write makes no directory
             self.existing.add(project)
         before = now_ms()
         result = self.call(
