@@ -20,6 +20,7 @@ MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 DEFAULT_HISTORY_LIMIT = 100
 MAX_OFFSET = (1 << 63) - 1  # SQLite's integers are 64-bit
+MAX_SEARCH = 200  # characters of a search (q)
 
 
 @dataclass
@@ -79,6 +80,7 @@ def make_list_query(
     limit: int,
     offset: int,
     cursor: str | None,
+    q: str | None = None,
 ) -> ListQuery:
     """Check list parameters and build the query; InvalidParameter names the first bad one."""
     statuses: tuple[str, ...] = ()
@@ -106,6 +108,8 @@ def make_list_query(
         check_id(task_id, "taskId")
     if tag is not None and (not isinstance(tag, str) or not tag):
         raise InvalidParameter("tag must be a non-empty string")
+    if q is not None and (not isinstance(q, str) or not 1 <= len(q) <= MAX_SEARCH):
+        raise InvalidParameter(f"q must be 1 to {MAX_SEARCH} characters (an id prefix or part of a name), got {q!r}")
     bounds: list[str | None] = []
     for name, given in (("startedAfter", started_after), ("startedBefore", started_before)):
         try:
@@ -114,4 +118,4 @@ def make_list_query(
             raise InvalidParameter(
                 f"{name} must be an RFC 3339 timestamp such as 2026-01-05T10:00:05Z, got {given!r}"
             ) from None
-    return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor)
+    return ListQuery(statuses, task_id, tag, bounds[0], bounds[1], sort, limit, offset, cursor, q)

@@ -26,6 +26,7 @@ from .backends import Backend, Builder, CheckReport, FileBackend, ProjectInfo, R
 from .backends.base import BackupReport, Progress
 from .changes import BATCH, ChangeBatch, ChangeEvent, Ticker, event_id, parse_event_id, start
 from .config import Settings
+from .daily import DEFAULT_DAYS, daily_stats
 from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, InvalidRequest, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
@@ -170,8 +171,11 @@ class Storehouse(TaskOperations):
         limit: int = DEFAULT_LIMIT,
         offset: int = 0,
         cursor: str | None = None,
+        q: str | None = None,
     ) -> Page:
         """A page of summaries, newest ``startedAt`` first by default; ``total`` counts every match.
+
+        ``q`` keeps the runs whose id starts with it or whose name contains it (ASCII letters in either case).
 
         Bad values raise InvalidParameter naming the parameter. Served by the index: ~0.1-1 ms a page.
         """
@@ -185,6 +189,7 @@ class Storehouse(TaskOperations):
             limit=limit,
             offset=offset,
             cursor=cursor,
+            q=q,
         )
         return self.backend.page(check_id(project, "projectId"), query)
 
@@ -192,9 +197,17 @@ class Storehouse(TaskOperations):
         """Counts by status, cost, tokens and durations over every execution of a project."""
         return self.backend.stats(check_id(project, "projectId"))
 
+    def daily_stats(self, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
+        """Runs by status, cost, tokens and p50/p95 duration for each of ``days`` days ending ``until``
+        (``YYYY-MM-DD``, UTC; default the day of the newest run). See ``storehouse.daily``."""
+        return daily_stats(self.backend, project, days, until)
+
     def list_projects(self) -> list[ProjectInfo]:
-        """Every project that has an executions directory, with its execution count."""
-        return self.backend.projects()
+        """Every project with executions, tasks or history: its execution count and cost, and its task count."""
+        found = {info.id: info for info in self.backend.projects()}
+        for name in self.history_projects():
+            found.setdefault(name, ProjectInfo(name, 0, None))
+        return [found[name] for name in sorted(found)]
 
     def reindex(self, project: str | None = None, progress: Progress | None = None) -> ReindexReport:
         """Rebuild the index of one project (or every project) from the files."""
@@ -490,6 +503,9 @@ class AsyncStorehouse(AsyncTaskOperations):
 
     async def execution_stats(self, project: str) -> JSONObject:
         return await self._read(self.sync.execution_stats, project)
+
+    async def daily_stats(self, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
+        return await self._read(self.sync.daily_stats, project, days, until)
 
     async def list_projects(self) -> list[ProjectInfo]:
         return await self._read(self.sync.list_projects)

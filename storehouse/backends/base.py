@@ -26,11 +26,22 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class ProjectInfo:
-    """A project and how many executions it holds."""
+    """A project: how many executions it holds and what they cost, and how many tasks."""
 
     id: str
     execution_count: int
     last_started_at: str | None
+    cost_usd: float = 0.0
+    task_count: int = 0
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Runs by day: (day, status, runs, cost in nano-dollars, tokens) rows, and every (day, duration in ms) pair
+    sorted by day then duration."""
+
+    counts: list[tuple[str, str, int, int, int]]
+    durations: list[tuple[str, int]]
 
 
 @dataclass
@@ -109,6 +120,14 @@ class Backend(Protocol):
 
     def stats(self, project: str) -> JSONObject:
         """Counts, cost, tokens and durations of a project."""
+        ...
+
+    def daily(self, project: str, since: str, until: str) -> Daily:
+        """Runs started in [since, until) by day (see ``Daily``)."""
+        ...
+
+    def last_started(self, project: str) -> str | None:
+        """The newest ``startedAt`` of a project's executions; None if it has none."""
         ...
 
     def projects(self) -> list[ProjectInfo]:

@@ -45,7 +45,7 @@ from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, IndexRow, ListQue
 from ..kinds import EXECUTION, Kind
 from ..locks import LockTable
 from ..models import JSONObject
-from .base import BackupReport, Builder, CheckReport, Progress, ProjectInfo, ReindexReport
+from .base import BackupReport, Builder, CheckReport, Daily, Progress, ProjectInfo, ReindexReport
 
 T = TypeVar("T")
 BATCH = 1000  # files read and indexed per transaction while reconciling
@@ -155,6 +155,13 @@ class FileBackend:
 
     def stats(self, project: str) -> JSONObject:
         return self._healing(lambda: self._stats(project))
+
+    def daily(self, project: str, since: str, until: str) -> Daily:
+        return self._healing(lambda: self._daily(project, since, until))
+
+    def last_started(self, project: str) -> str | None:
+        opened = self._project(project, create=False)
+        return None if opened is None else self._healing(lambda: self._index.last_started(opened.key))
 
     def projects(self) -> list[ProjectInfo]:
         return self._healing(self._projects)
@@ -438,12 +445,27 @@ class FileBackend:
         opened = self._project(project, create=False)
         return self._index.stats(None if opened is None else opened.key)
 
+    def _daily(self, project: str, since: str, until: str) -> Daily:
+        opened = self._project(project, create=False)
+        return Daily([], []) if opened is None else Daily(*self._index.daily(opened.key, since, until))
+
     def _projects(self) -> list[ProjectInfo]:
         found: list[ProjectInfo] = []
         for name in sorted(self._project_names()):
-            opened = self._project_or_none(name)  # None also for a symlink out of the data directory
-            if opened is not None:
-                found.append(ProjectInfo(name, self._index.count(opened.key), self._index.last_started(opened.key)))
+            # None when the project has no such directory, and for a symlink out of the data directory
+            runs = self._project_or_none(name)
+            others = [opened for kind in self.kinds[1:] if (opened := self._project_or_none(name, kind)) is not None]
+            if runs is None and not others:
+                continue
+            found.append(
+                ProjectInfo(
+                    name,
+                    self._index.count(runs.key) if runs else 0,
+                    self._index.last_started(runs.key) if runs else None,
+                    self._index.cost(runs.key) if runs else 0.0,
+                    sum(self._index.rows(opened.key, opened.kind.table) for opened in others),
+                )
+            )
         return found
 
     def _project_names(self) -> list[str]:

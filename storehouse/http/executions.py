@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..daily import DEFAULT_DAYS, MAX_DAYS
 from ..errors import InvalidBody
 from ..index import SORTS, STATUSES
 from ..models import JSONObject, type_name
-from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET
+from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH
 from ..store import AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
@@ -31,6 +32,11 @@ LIST_PARAMETERS = (
         "startedAfter", {"type": "string", "format": "date-time"}, "only runs started at or after this time"
     ),
     QueryParameter("startedBefore", {"type": "string", "format": "date-time"}, "only runs started before this time"),
+    QueryParameter(
+        "q",
+        {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH, "example": "triage"},
+        "only runs whose id starts with this, or whose name contains it (case-insensitive for ASCII letters)",
+    ),
     QueryParameter(
         "sort",
         {"type": "string", "enum": list(SORTS), "default": "-startedAt"},
@@ -75,6 +81,7 @@ async def list_executions(request: Request) -> Response:
         "limit": integer(values, "limit", DEFAULT_LIMIT),
         "offset": integer(values, "offset", 0),
         "cursor": values.get("cursor"),
+        "q": values.get("q"),
     }
     page = await _store(request).list_executions(request.path_params["projectId"], **query)
     body = b'{"executions":[%b],"total":%d,"nextCursor":%b}' % (
@@ -139,10 +146,38 @@ async def execution_stats(request: Request) -> Response:
     return json_response(await _store(request).execution_stats(request.path_params["projectId"]))
 
 
+DAILY_PARAMETERS = (
+    QueryParameter(
+        "days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS, "default": DEFAULT_DAYS}, "how many days"
+    ),
+    QueryParameter(
+        "until",
+        {"type": "string", "format": "date", "example": "2026-11-20"},
+        "the last day (UTC); default the day of the project's newest run, or today",
+    ),
+)
+
+
+async def daily_stats(request: Request) -> Response:
+    values = parse_query(request, DAILY_PARAMETERS)
+    days = integer(values, "days", DEFAULT_DAYS)
+    found = await _store(request).daily_stats(request.path_params["projectId"], days, values.get("until"))
+    return json_response(found)
+
+
 async def list_projects(request: Request) -> Response:
     parse_query(request, ())
     projects = await _store(request).list_projects()
-    items = [{"id": p.id, "executionCount": p.execution_count, "lastStartedAt": p.last_started_at} for p in projects]
+    items = [
+        {
+            "id": p.id,
+            "executionCount": p.execution_count,
+            "lastStartedAt": p.last_started_at,
+            "costUSD": p.cost_usd,
+            "taskCount": p.task_count,
+        }
+        for p in projects
+    ]
     return json_response({"projects": items, "total": len(items)})
 
 
@@ -170,6 +205,7 @@ EXECUTIONS = "/api/projects/{projectId}/executions"
 ROUTES = [
     route("/api/projects", GET=list_projects),
     route(f"{EXECUTIONS}/stats", GET=execution_stats),
+    route(f"{EXECUTIONS}/stats/daily", GET=daily_stats),
     route(EXECUTIONS, GET=list_executions, POST=create_execution, DELETE=delete_executions),
     route(
         f"{EXECUTIONS}/{{executionId}}",

@@ -12,7 +12,7 @@ from ..history import TYPES
 from ..index import STATUSES
 from ..models import Execution, TokenUsage, _Model
 from .events import EVENT_PARAMETERS
-from .executions import LIST_PARAMETERS
+from .executions import DAILY_PARAMETERS, LIST_PARAMETERS
 from .history import HISTORY_PARAMETERS
 from .openapi_tasks import MODELS as TASK_MODELS
 from .openapi_tasks import task_paths
@@ -118,6 +118,38 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+_COUNT = {"type": "integer", "minimum": 0}
+_MILLIS = {"type": ["integer", "null"], "minimum": 0}
+DAILY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "days": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "date": {"type": "string", "format": "date"},
+                    "runs": _COUNT,
+                    "byStatus": {
+                        "type": "object",
+                        "properties": {status: _COUNT for status in STATUSES},
+                        "required": list(STATUSES),
+                    },
+                    "costUSD": {"type": "number", "minimum": 0},
+                    "tokens": _COUNT,
+                    "p50Duration": _MILLIS,
+                    "p95Duration": _MILLIS,
+                },
+                "required": ["date", "runs", "byStatus", "costUSD", "tokens", "p50Duration", "p95Duration"],
+            },
+        },
+    },
+    "required": ["from", "to", "days"],
+}
+
+
 def _schemas() -> tuple[dict[str, Any], dict[Any, Any]]:
     keys, document = models_json_schema(
         [
@@ -202,8 +234,10 @@ def build_openapi() -> dict[str, Any]:
                         "id": {"type": "string"},
                         "executionCount": {"type": "integer"},
                         "lastStartedAt": {"type": ["string", "null"]},
+                        "costUSD": {"type": "number", "description": "total cost of the project's executions"},
+                        "taskCount": {"type": "integer"},
                     },
-                    "required": ["id", "executionCount", "lastStartedAt"],
+                    "required": ["id", "executionCount", "lastStartedAt", "costUSD", "taskCount"],
                 },
             },
             "total": {"type": "integer"},
@@ -214,7 +248,7 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/projects": {
             "get": {
-                "summary": "List projects with their execution counts",
+                "summary": "List projects (with executions, tasks or history): run count, cost, task count",
                 "operationId": "listProjects",
                 "responses": {"200": ok("the projects", projects)},
             }
@@ -251,6 +285,16 @@ def build_openapi() -> dict[str, Any]:
                 "summary": "Counts, cost, tokens and durations",
                 "operationId": "executionStats",
                 "responses": {"200": ok("the stats", _ref(keys, ExecutionStats, "serialization")), **errors},
+            },
+        },
+        f"{base}/stats/daily": {
+            "parameters": [project],
+            "get": {
+                "summary": "Runs by status, cost, tokens and p50/p95 duration for each day (UTC)",
+                "description": "Every day of the range is listed, oldest first, zero-filled.",
+                "operationId": "dailyStats",
+                "parameters": [_parameter(p) for p in DAILY_PARAMETERS],
+                "responses": {"200": ok("one entry per day", DAILY_SCHEMA), **errors},
             },
         },
         f"{base}/{{executionId}}": {

@@ -911,18 +911,35 @@ async def test_garbage_file_is_skipped_by_list_and_404_on_get(
 
 
 # -- projects --------------------------------------------------------------------------------------------
-async def test_projects_lists_ids_counts_and_last_start(http: httpx.AsyncClient) -> None:
-    await put(http, "a1", {"startedAt": "2026-01-01T00:00:00Z"}, project="alpha")
-    await put(http, "a2", {"startedAt": "2026-02-01T00:00:00Z"}, project="alpha")
+async def test_projects_lists_ids_counts_cost_tasks_and_last_start(http: httpx.AsyncClient) -> None:
+    await put(http, "a1", {"startedAt": "2026-01-01T00:00:00Z", "costUSD": 0.1}, project="alpha")
+    await put(http, "a2", {"startedAt": "2026-02-01T00:00:00Z", "costUSD": 0.2}, project="alpha")
     await put(http, "b1", {"startedAt": "2026-01-15T00:00:00Z"}, project="beta")
+    assert (await http.post("/api/projects/beta/tasks", json={"title": "one"})).status_code == 201
+    assert (await http.post("/api/projects/gamma/tasks", json={"title": "tasks only"})).status_code == 201
+    assert (await http.post("/api/projects/delta/tasks/t1/history", json={"type": "log"})).status_code == 201
     answer = await http.get("/api/projects")
     assert answer.status_code == 200
     assert answer.json() == {
         "projects": [
-            {"id": "alpha", "executionCount": 2, "lastStartedAt": "2026-02-01T00:00:00.000Z"},
-            {"id": "beta", "executionCount": 1, "lastStartedAt": "2026-01-15T00:00:00.000Z"},
+            {
+                "id": "alpha",
+                "executionCount": 2,
+                "lastStartedAt": "2026-02-01T00:00:00.000Z",
+                "costUSD": 0.3,
+                "taskCount": 0,
+            },
+            {
+                "id": "beta",
+                "executionCount": 1,
+                "lastStartedAt": "2026-01-15T00:00:00.000Z",
+                "costUSD": 0.0,
+                "taskCount": 1,
+            },
+            {"id": "delta", "executionCount": 0, "lastStartedAt": None, "costUSD": 0.0, "taskCount": 0},
+            {"id": "gamma", "executionCount": 0, "lastStartedAt": None, "costUSD": 0.0, "taskCount": 1},
         ],
-        "total": 2,
+        "total": 4,
     }
 
 
@@ -933,7 +950,9 @@ async def test_projects_is_empty_on_a_new_data_directory(http: httpx.AsyncClient
 async def test_projects_include_those_written_by_the_original_system(http: httpx.AsyncClient, data_dir: Path) -> None:
     place(data_dir, "legacy", "run-1", orjson.dumps(LEGACY))
     body = (await http.get("/api/projects")).json()
-    assert body["projects"] == [{"id": "legacy", "executionCount": 1, "lastStartedAt": "2026-01-05T10:00:00.000Z"}]
+    assert [(p["id"], p["executionCount"], p["lastStartedAt"]) for p in body["projects"]] == [
+        ("legacy", 1, "2026-01-05T10:00:00.000Z")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -973,3 +992,34 @@ async def test_if_match_that_is_not_a_version_is_400(http: httpx.AsyncClient, va
     answer = await http.patch(f"{BASE}/a", json={"status": "completed"}, headers={b"If-Match": value.encode("latin-1")})
     assert answer.status_code == 400
     assert "If-Match" in answer.json()["error"]["message"]
+
+
+# -- search (q) ------------------------------------------------------------------------------------------
+async def test_search_matches_an_id_prefix_or_a_name_fragment_in_either_case(http: httpx.AsyncClient) -> None:
+    names = {"run-a1": "Fix flaky test", "run-a2": "triage FLAKY build", "run-b1": "write notes", "other": "100%_done"}
+    for item, name in names.items():
+        await put(http, item, {"name": name, "status": "failed" if item.endswith("1") else "completed"})
+
+    async def found(**params: str) -> tuple[list[str], int]:
+        answer = await http.get("/api/projects/demo/executions", params={"sort": "startedAt", **params})
+        assert answer.status_code == 200, answer.text
+        return sorted(ids(answer)), answer.json()["total"]
+
+    assert await found(q="run-a") == (["run-a1", "run-a2"], 2)
+    assert await found(q="RUN-B") == (["run-b1"], 1)
+    assert await found(q="flaky") == (["run-a1", "run-a2"], 2)
+    assert await found(q="flaky", status="failed") == (["run-a1"], 1)
+    assert await found(q="%") == (["other"], 1)  # LIKE's wildcards are plain characters here
+    assert await found(q="_") == (["other"], 1)
+    assert await found(q="nothing like it") == ([], 0)
+    first = (await http.get("/api/projects/demo/executions", params={"q": "flaky", "limit": 1})).json()
+    rest = (
+        await http.get("/api/projects/demo/executions", params={"q": "flaky", "cursor": first["nextCursor"]})
+    ).json()
+    assert {first["executions"][0]["id"], rest["executions"][0]["id"]} == {"run-a1", "run-a2"}
+    assert rest["nextCursor"] is None
+
+
+@pytest.mark.parametrize("q", ["", "x" * 201])
+async def test_search_too_short_or_too_long_is_400(http: httpx.AsyncClient, q: str) -> None:
+    assert_error(await http.get("/api/projects/demo/executions", params={"q": q}), 400, "invalid_parameter")

@@ -20,6 +20,7 @@ DOCUMENTED = {
     (EXECUTIONS, "post"),
     (EXECUTIONS, "delete"),
     (f"{EXECUTIONS}/stats", "get"),
+    (f"{EXECUTIONS}/stats/daily", "get"),
     (f"{EXECUTIONS}/{{executionId}}", "get"),
     (f"{EXECUTIONS}/{{executionId}}", "put"),
     (f"{EXECUTIONS}/{{executionId}}", "patch"),
@@ -50,7 +51,7 @@ DOCUMENTED = {
     (f"{TASKS}/{{taskId}}/context", "get"),
     ("/api/projects/{projectId}/metrics", "get"),
 }
-LIST_PARAMETERS = {"status", "taskId", "tag", "startedAfter", "startedBefore", "sort", "limit", "offset", "cursor"}
+LIST_PARAMETERS = {"status", "taskId", "tag", "startedAfter", "startedBefore", "sort", "limit", "offset", "cursor", "q"}
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
 
@@ -160,6 +161,7 @@ async def test_every_documented_list_parameter_is_accepted(openapi: dict[str, An
         "limit": "5",
         "offset": "1",
         "cursor": cursor,
+        "q": "a",
     }
     for parameter in list_operation(openapi)["parameters"]:
         answer = await http.get(base, params={parameter["name"]: samples[parameter["name"]]})
