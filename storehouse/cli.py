@@ -15,6 +15,7 @@ from rich.text import Text
 from . import __version__
 from .cli_history import add_history_commands
 from .cli_tasks import add_task_commands
+from .cli_transfer import add_transfer_commands
 from .config import DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, is_loopback
 from .errors import InvalidParameter, StorehouseError
 from .index import SORTS, STATUSES
@@ -279,6 +280,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_history_commands(commands, common, command)
     add_task_commands(commands, common, command)
+    add_transfer_commands(command)
     return parser
 
 

@@ -14,6 +14,7 @@ is hidden, compaction, clean-up and delete leave a tombstone of its id (``{"id":
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -211,13 +212,16 @@ def shown(entry: JSONObject, retention: Retention) -> JSONObject:
     return {**entry, "expiresAt": ends} if ends < str(entry.get("expiresAt", "")) else entry
 
 
-def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
-    """Append entries (from ``validate_entry``) to a task's history; hold the task's lock. Returns them with ids.
+def append(
+    io: FileIO, path: Path, new: list[JSONObject], now: str, retention: Retention, keep_ids: bool = False
+) -> list[JSONObject]:
+    """Append entries (from ``validate_entry``) to a task's history; hold the task's lock. Returns them with ids:
+    the next ones, or (``keep_ids``) their own, which the caller has checked come after the log's.
 
     Cuts a torn last line off first; compacts the file when it has grown past twice the cap.
     """
     if os.path.islink(path):  # never ours (nothing is followed): a new regular file takes its place
-        return _replace(io, path, [{"id": n, **entry} for n, entry in enumerate(new, 1)])
+        return _replace(io, path, new if keep_ids else [{"id": n, **entry} for n, entry in enumerate(new, 1)])
     raw = read_bytes(path) or b""
     if raw and not raw.endswith(b"\n"):
         _cut_torn_tail(io, path, raw)
@@ -226,7 +230,7 @@ def append(io: FileIO, path: Path, new: list[JSONObject], now: str, retention: R
     next_id = max((entry["id"] for entry in existing), default=0) + 1
     if next_id + len(new) - 1 > MAX_ID:
         raise Conflict(f"the ids of the history {path.name} are used up (the newest is {next_id - 1})")
-    added = [{"id": next_id + n, **entry} for n, entry in enumerate(new)]
+    added = new if keep_ids else [{"id": next_id + n, **entry} for n, entry in enumerate(new)]
     lines = b"".join(orjson.dumps(entry) + b"\n" for entry in added)
     if len(existing) + len(added) > 2 * max(retention.max_entries, 1):
         io.replace_durably(path, _lines(kept(existing + added, now, retention)))
@@ -325,6 +329,35 @@ class HistoryStore:
             if announce is not None:
                 announce(added)
             return added
+
+    def restore(
+        self, project: str, task: str, entries: list[JSONObject], announce: Announce | None = None
+    ) -> list[JSONObject]:
+        """Append exported entries with their own ids (import). Each must have passed ``validate_entry`` and
+        carry its ``id``; ids must grow. Those whose id the log has already reached are left out (the import is
+        idempotent). Returns what was appended, in one durable write.
+        """
+        ids = [entry["id"] for entry in entries]
+        if any(later <= earlier for earlier, later in itertools.pairwise(ids)):
+            raise InvalidBody(f"the entries of task {task} must come in growing id order")
+        path = self.path(project, task)
+        self.io.make_dirs(path.parent)
+        if not path.parent.resolve().is_relative_to((self.data_dir / "projects").resolve()):
+            raise InvalidRequest(f"the history of project {project} leads outside the data directory; not followed")
+        with self._locks.document(project, f"history/{task}"):
+            _refuse_a_directory(path, project, task)
+            existing = [] if os.path.islink(path) else read_entries(path)
+            last = max((entry["id"] for entry in existing), default=0)
+            new = [entry for entry in entries if entry["id"] > last]
+            if new:
+                added = append(self.io, path, new, now_timestamp(), self._retention(project), keep_ids=True)
+                if announce is not None:
+                    announce(added)
+            return new
+
+    def last_id(self, project: str, task: str) -> int:
+        """The id the log has reached (a removed newest entry's tombstone counts); 0 for none."""
+        return max((entry["id"] for entry in read_entries(self.path(project, task))), default=0)
 
     def entries(self, project: str, task: str, now: str) -> list[JSONObject]:
         """Every entry a read may see, oldest first."""

@@ -49,8 +49,9 @@ from .queries import (
 from .recorder import Run, start_entry
 from .task_ops import AsyncTaskOperations, TaskOperations
 from .tasks import TASK
+from .transfer import ImportReport, export, import_lines
 
-RESERVED_IDS = frozenset({"stats"})  # execution ids that a route of the same path would hide
+RESERVED_IDS = frozenset({"stats", "export"})  # execution ids that a route of the same path would hide
 MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
 
 log = logging.getLogger("storehouse")
@@ -129,6 +130,23 @@ class Storehouse(TaskOperations):
             lambda current: patch(current, changes, project, execution_id, now_timestamp()),
             if_match,
         )
+
+    def restore_execution(self, project: str, execution_id: str, build: Builder) -> JSONObject:
+        """Write an execution document as it was exported (import): ``build(current)`` returns it as it is,
+        version and times included, or raises to keep what is stored."""
+        return self._write(project, execution_id, build, None)
+
+    def export(
+        self, project: str, kind: str = "project", format: str = "jsonl", **filters: JSONValue
+    ) -> Iterator[bytes]:
+        """The lines of an export of a project (``kind`` project, executions, tasks or history; ``format``
+        jsonl or csv), streamed; see ``storehouse.transfer``. Bad arguments raise before the first line."""
+        return export(self, project, kind, format, **filters)
+
+    def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
+        """Import the lines of an export: created, updated, skipped or rejected, line by line (a rejected line
+        changes nothing). Idempotent by id and version. See ``storehouse.transfer``."""
+        return import_lines(self, lines)
 
     def _write(self, project: str, execution_id: str, build: Builder, if_match: int | None) -> JSONObject:
         if execution_id in RESERVED_IDS:
@@ -263,6 +281,11 @@ class Storehouse(TaskOperations):
         Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
         """
         batch: list[object] = [entries] if isinstance(entries, dict) else list(entries)
+        announce = self._announcer(project, task_id)
+        return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp(), announce)
+
+    def _announcer(self, project: str, task_id: str) -> Callable[[list[JSONObject]], None]:
+        """What logs a history append in the change log (inside the task's lock, so events follow the ids)."""
 
         def announce(added: list[JSONObject]) -> None:
             try:
@@ -270,7 +293,7 @@ class Storehouse(TaskOperations):
             except (sqlite3.Error, StorageError):  # the entries are durable: the append succeeded all the same
                 log.exception("could not log the history append of %s/%s in the change log", project, task_id)
 
-        return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp(), announce)
+        return announce
 
     def list_history(
         self,
@@ -358,6 +381,20 @@ class Storehouse(TaskOperations):
         retention = Retention(current["historyTtlDays"], current["historyMaxEntriesPerTask"])
         self._history.change_retention(project, retention, now_timestamp(), write)
         return current
+
+    def restore_history(self, project: str, task_id: str, entries: list[JSONObject]) -> list[JSONObject]:
+        """Append exported entries (validated, with their ids, ids growing) to a task's history; those whose id
+        the log has reached are left out. Returns the ones appended."""
+        check_id(project, "projectId")
+        return self._history.restore(project, check_id(task_id, "taskId"), entries, self._announcer(project, task_id))
+
+    def history_tasks(self, project: str) -> list[str]:
+        """The tasks of a project that have a history log."""
+        return self._history.tasks(check_id(project, "projectId"))
+
+    def retention(self, project: str) -> Retention:
+        """A project's history retention (ttl and cap)."""
+        return self._retention(check_id(project, "projectId"))
 
     def _retention(self, project: str) -> Retention:
         raw = read_bytes(self.settings.data_dir / "projects" / project / "settings.json")

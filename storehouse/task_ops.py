@@ -42,7 +42,7 @@ from .tasks import (
 
 log = logging.getLogger("storehouse")
 _PENDING = "history/"  # a mark's prefix: the task was written, its status_change entries may not be yet
-RESERVED_TASK_IDS = frozenset({"order"})  # task ids that a route of the same path would hide
+RESERVED_TASK_IDS = frozenset({"order", "export"})  # task ids that a route of the same path would hide
 
 
 @dataclass
@@ -311,6 +311,24 @@ class TaskOperations:
                 log.error("task %s/%s: a transition's status_change history entry was not written: %s",
                           project, task_id, exc.message)  # fmt: skip
         return document
+
+    def restore_task(self, project: str, task_id: str, build: Builder) -> JSONObject:
+        """Write a task document as it was exported (import): ``build(current)`` returns it, or raises to keep
+        what is stored. Under the graph lock its edges must close no cycle; they may name tasks not imported
+        yet. No history entry is added: the export carries the task's history."""
+        check_id(project, "projectId")
+        if task_id in RESERVED_TASK_IDS:
+            raise InvalidId(f"{task_id!r} is reserved (GET .../tasks/{task_id} is a route); pick another")
+
+        def checked(current: JSONObject | None) -> JSONObject:
+            document = build(current)
+            for edge in document["dependencies"]:
+                self._refuse_cycle(project, task_id, edge["taskId"], document["dependencies"])
+            return document
+
+        self._repair_pending(project)
+        with self._locks.exclusive(f"graph/{project}"):
+            return self.backend.write(project, task_id, checked, None, TASK)
 
     def _repair_pending(self, project: str) -> None:
         """Add the status_change entries that a process killed mid-transition left out (once per process and

@@ -27,6 +27,8 @@ COMMANDS = [
     "events",
     "tasks",
     "context",
+    "export",
+    "import",
 ]
 
 

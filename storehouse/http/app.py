@@ -25,9 +25,16 @@ from .history import ROUTES as HISTORY_ROUTES
 from .middleware import BearerToken, BodyLimit, HostCheck
 from .openapi import build_openapi
 from .tasks import ROUTES as TASK_ROUTES
+from .transfer import ROUTES as TRANSFER_ROUTES
 
 log = logging.getLogger("storehouse")
-API_ROUTES = [*EXECUTION_ROUTES, *TASK_ROUTES, *HISTORY_ROUTES, *EVENT_ROUTES]  # every route under /api
+API_ROUTES = [
+    *TRANSFER_ROUTES,
+    *EXECUTION_ROUTES,
+    *TASK_ROUTES,
+    *HISTORY_ROUTES,
+    *EVENT_ROUTES,
+]  # every route under /api
 WEB = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -76,6 +83,9 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
     async def index_page(_: Request) -> Response:
         return FileResponse(WEB / "index.html")
 
+    async def docs_page(_: Request) -> Response:
+        return FileResponse(WEB / "docs.html")
+
     middleware = [Middleware(HostCheck, allowed=settings.host_names)]
     if settings.token:
         middleware.append(Middleware(BearerToken, token=settings.token))
@@ -90,6 +100,7 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
             *API_ROUTES,
             Route("/openapi.json", openapi_json, methods=["GET"]),
             Route("/", index_page, methods=["GET"]),
+            Route("/docs", docs_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB), name="web"),
         ],
         middleware=middleware,

@@ -17,6 +17,12 @@ from .history import HISTORY_PARAMETERS
 from .openapi_tasks import MODELS as TASK_MODELS
 from .openapi_tasks import task_paths
 from .params import QueryParameter
+from .transfer import (
+    EXECUTION_EXPORT_PARAMETERS,
+    HISTORY_EXPORT_PARAMETERS,
+    PROJECT_PARAMETERS,
+    TASK_EXPORT_PARAMETERS,
+)
 
 
 class ExecutionSummary(_Model):
@@ -339,6 +345,7 @@ def build_openapi() -> dict[str, Any]:
         "error": error,
     }
     paths.update(task_paths(lambda model, mode: _ref(keys, model, mode), _parameter, project, pieces))
+    paths.update(_export_paths(project, errors))
     paths["/api/projects/{projectId}/events"] = {
         "parameters": [project],
         "get": {
@@ -378,6 +385,47 @@ def build_openapi() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {"schemas": schemas},
+    }
+
+
+def _export_paths(project: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    lines = {"type": "string", "description": "one JSON record per line (see storehouse.transfer)"}
+
+    def export(summary: str, operation: str, parameters: tuple[QueryParameter, ...], csv: bool) -> dict[str, Any]:
+        content = {"application/x-ndjson": {"schema": lines}}
+        if csv:
+            content["text/csv"] = {"schema": {"type": "string", "description": "a header row, then one row each"}}
+        return {
+            "parameters": [project],
+            "get": {
+                "summary": summary,
+                "description": (
+                    "Streamed. JSON Lines records `{kind, project, document}` (history adds `taskId`), which "
+                    "`storehouse import` reads back; CSV is a flat view of one kind, not imported."
+                ),
+                "operationId": operation,
+                "parameters": [_parameter(p) for p in parameters],
+                "responses": {"200": {"description": "the export", "content": content}, **errors},
+            },
+        }
+
+    base = "/api/projects/{projectId}"
+    return {
+        f"{base}/export": export(
+            "Export the whole project (settings, tasks, executions, history) as JSON Lines",
+            "exportProject",
+            PROJECT_PARAMETERS,
+            csv=False,
+        ),
+        f"{base}/executions/export": export(
+            "Export executions (the list's filters)", "exportExecutions", EXECUTION_EXPORT_PARAMETERS, csv=True
+        ),
+        f"{base}/tasks/export": export(
+            "Export tasks (the list's filters)", "exportTasks", TASK_EXPORT_PARAMETERS, csv=True
+        ),
+        f"{base}/history/export": export(
+            "Export history entries (one task's, or every task's)", "exportHistory", HISTORY_EXPORT_PARAMETERS, csv=True
+        ),
     }
 
 
