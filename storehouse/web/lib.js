@@ -1,0 +1,171 @@
+// Shared by every view of the web page: the API call (with the token, if the server asks for one), a small
+// DOM builder, number and time formats, and the live event stream. Plain ES modules: no build step.
+
+const TOKEN_KEY = "storehouse.token";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function token() {
+  return localStorage.getItem(TOKEN_KEY) || "";
+}
+
+export function setToken(value) {
+  if (value) localStorage.setItem(TOKEN_KEY, value);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+function headers(extra) {
+  const all = { Accept: "application/json", ...(extra || {}) };
+  if (token()) all.Authorization = `Bearer ${token()}`;
+  return all;
+}
+
+// GET (or any method) a JSON API path such as "/api/projects"; throws ApiError with the server's message.
+export async function api(path, options = {}) {
+  const init = { ...options, headers: headers(options.headers) };
+  if (options.body !== undefined && typeof options.body !== "string") {
+    init.body = JSON.stringify(options.body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  const response = await fetch(path, init);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  const body = /^application\/(.+\+)?json\b/.test(type) ? await response.json() : await response.text();
+  if (!response.ok) {
+    const error = (body && body.error) || {};
+    throw new ApiError(response.status, error.code || "http_error", error.message || `${response.status}`);
+  }
+  return body;
+}
+
+// "/api/projects/" + encoded segments: path("projects", p, "executions") -> /api/projects/p/executions
+export function path(...segments) {
+  return "/api/" + segments.map((s) => encodeURIComponent(String(s))).join("/");
+}
+
+// path with a query string made of the non-empty values of params
+export function withQuery(base, params) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params || {})) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => query.append(key, v));
+    else query.set(key, String(value));
+  }
+  const text = query.toString();
+  return text ? `${base}?${text}` : base;
+}
+
+// h("a", {href: "#/", class: "link", onclick: fn}, "text", child, [more children])
+export function h(tag, attrs, ...children) {
+  const svg = tag.startsWith("svg:");
+  const node = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag.slice(4)) : document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "style" && typeof value === "object") Object.assign(node.style, value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  const add = (child) => {
+    if (child === undefined || child === null || child === false) return;
+    if (Array.isArray(child)) child.forEach(add);
+    else node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  };
+  children.forEach(add);
+  return node;
+}
+
+export function statusBadge(status) {
+  return h("span", { class: `badge status-${status || "unknown"}`, "data-status": status || "" }, status || "—");
+}
+
+export function formatCost(usd) {
+  if (usd === null || usd === undefined) return "—";
+  if (usd === 0) return "$0";
+  if (usd < 0.01) return `$${usd.toPrecision(2)}`;
+  return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+}
+
+export function formatTokens(n) {
+  if (n === null || n === undefined) return "—";
+  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)}M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
+  return n.toLocaleString("en-US");
+}
+
+export function formatDuration(ms) {
+  if (ms === null || ms === undefined) return "—";
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+// "2026-11-20T10:00:05.000Z" -> "2026-11-20 10:00:05" (UTC, as stored)
+export function formatTime(ts) {
+  if (!ts) return "—";
+  return ts.replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "");
+}
+
+// Follow GET /api/projects/{p}/events. fetch, not EventSource, so the token header can be sent.
+// onEvent({type, id, data}) is called for each event; returns a function that stops following.
+export function follow(project, onEvent) {
+  const controller = new AbortController();
+  let lastId = null;
+  let stopped = false;
+  const run = async () => {
+    while (!stopped) {
+      try {
+        const extra = { Accept: "text/event-stream" };
+        if (lastId) extra["Last-Event-ID"] = lastId;
+        const response = await fetch(path("projects", project, "events"), {
+          headers: headers(extra),
+          signal: controller.signal,
+        });
+        if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value.replace(/\r\n?/g, "\n");
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const event = { type: "message", id: null, data: "" };
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (!line || line.startsWith(":")) continue;
+              const colon = line.indexOf(":");
+              const field = colon < 0 ? line : line.slice(0, colon);
+              const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+              if (field === "event") event.type = text;
+              else if (field === "id") event.id = text;
+              else if (field === "data") data.push(text);
+            }
+            if (event.id) lastId = event.id;
+            event.data = data.join("\n");
+            if (event.type !== "message" || event.data) onEvent(event);
+          }
+        }
+      } catch (error) {
+        if (stopped) return;
+      }
+      if (!stopped) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  };
+  run();
+  return () => {
+    stopped = true;
+    controller.abort();
+  };
+}

@@ -1,0 +1,90 @@
+"""Browser tests: Playwright driving Debian's ``chromium`` (headless) against a real server on 127.0.0.1.
+
+Fixtures:
+- ``demo``: a data directory seeded once per module by ``seed.seed`` (see its docstring), and what was seeded;
+- ``web``: a real ``storehouse serve`` on that directory (module-scoped);
+- ``page``: a fresh browser page; the test fails if the page logs a JavaScript error;
+- ``shot(page, name)``: saves a screenshot to ``test-artifacts/screenshots/<name>.png``.
+
+``.ci/run`` installs the ``chromium`` package; ``STOREHOUSE_CHROMIUM`` names another binary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from storehouse import Storehouse
+from tests.browser.seed import Seeded, seed
+from tests.conftest import Server
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+EXPECT_TIMEOUT_MS = 10_000
+
+
+def chromium_path() -> str:
+    named = os.environ.get("STOREHOUSE_CHROMIUM")
+    found = named or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise RuntimeError("no chromium found: apt-get install -y chromium (.ci/run does), or set STOREHOUSE_CHROMIUM")
+    return found
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Demo:
+    data_dir: Path
+    seeded: Seeded
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    with Storehouse(data_dir) as store:
+        seeded = seed(store)
+    return Demo(data_dir, seeded)
+
+
+@pytest.fixture(scope="module")
+def web(demo: Demo) -> Iterator[Server]:
+    running = Server(demo.data_dir)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1360, "height": 860}, device_scale_factor=1)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    yield opened
+    context.close()
+    assert not errors, f"the page logged errors: {errors}"
+
+
+@pytest.fixture
+def shot() -> Callable[[Page, str], Path]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def save(page: Page, name: str) -> Path:
+        target = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(target), full_page=True)
+        return target
+
+    return save
