@@ -25,7 +25,7 @@ from .history import HistoryStore
 from .ids import check_id, new_id
 from .index import STATUSES as EXECUTION_STATUSES
 from .locks import LockTable
-from .models import JSONObject, JSONValue, now_timestamp
+from .models import JSONObject, JSONValue, now_timestamp, type_name
 from .queries import MAX_LIMIT, MAX_OFFSET
 from .task_index import TaskQuery, dependencies, dependents, edges, list_tasks, ordering, task_metrics
 from .tasks import (
@@ -119,7 +119,7 @@ class TaskOperations:
         self._repair_pending(project)
         with self._locks.exclusive(f"graph/{project}"):
             self.backend.delete(project, task_id, if_match, TASK)
-            for dependent in self.task_dependents(project, task_id):
+            for dependent in self._dependents(project, task_id):
                 try:
                     self.backend.write(project, dependent["taskId"], _without_edge(task_id), None, TASK)
                 except (NotFound, Conflict) as exc:  # a damaged dependent ('storehouse check' names it): go on
@@ -166,8 +166,8 @@ class TaskOperations:
         """Move a task to status ``to``; Conflict (listing the allowed targets) if the move is not allowed."""
         check_id(task_id, "taskId")
         for name, value in (("reason", reason), ("actor", actor)):
-            if value is not None and not isinstance(value, str):
-                raise InvalidParameter(f"{name} must be a string")
+            if value is not None and not isinstance(value, str):  # fields of the transition (as over HTTP)
+                raise InvalidBody(f"{name} must be a string or null, got {type_name(value)}")
 
         def build(current: JSONObject | None) -> JSONObject:
             if current is None:
@@ -194,8 +194,8 @@ class TaskOperations:
         close one; an existing edge of another type takes the new type.
         """
         check_id(depends_on, "dependsOnId")
-        if type not in {kind.value for kind in DependencyType}:
-            raise InvalidParameter(f"type must be blocks, requires or related; got {type!r}")
+        if not isinstance(type, str) or type not in {kind.value for kind in DependencyType}:
+            raise InvalidBody(f"type must be blocks, requires or related; got {_json(type)}")
         edge = {"taskId": depends_on, "type": type}
         created = False
 
@@ -234,7 +234,11 @@ class TaskOperations:
         return self.backend.query(project, TASK, lambda c, p: dependencies(c, p, task_id))
 
     def task_dependents(self, project: str, task_id: str) -> list[JSONObject]:
-        """What depends on the task: ``{"taskId", "type", "task": summary}``."""
+        """What depends on the task: ``{"taskId", "type", "task": summary}``; NotFound if there is no such task."""
+        self.get_task(project, task_id)
+        return self._dependents(project, task_id)
+
+    def _dependents(self, project: str, task_id: str) -> list[JSONObject]:
         return self.backend.query(check_id(project, "projectId"), TASK, lambda c, p: dependents(c, p, task_id))
 
     def task_order(self, project: str) -> list[JSONObject]:
@@ -374,6 +378,14 @@ class TaskOperations:
                 f"task {task_id} cannot depend on {depends_on}: that would close the cycle {' -> '.join(cycle)}",
                 details={"cycle": cycle},
             )
+
+
+def _json(value: object) -> str:
+    """A value as JSON, for messages (repr for what JSON cannot show)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return repr(value)
 
 
 def _without_edge(depends_on: str) -> Builder:
