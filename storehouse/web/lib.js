@@ -88,24 +88,26 @@ export function statusBadge(status) {
 export function formatCost(usd) {
   if (usd === null || usd === undefined) return "—";
   if (usd === 0) return "$0";
-  if (usd < 0.01) return `$${usd.toPrecision(2)}`;
+  if (usd < 0.000001) return "< $0.000001";
+  if (usd < 0.01) return `$${usd.toFixed(Math.min(6, 1 - Math.floor(Math.log10(usd))))}`;
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 export function formatTokens(n) {
   if (n === null || n === undefined) return "—";
-  if (n >= 1e6) return `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)}M`;
+  if (n >= 999_500) return `${(n / 1e6).toFixed(n >= 9_950_000 ? 0 : 1)}M`;
   if (n >= 1e4) return `${(n / 1e3).toFixed(0)}k`;
   return n.toLocaleString("en-US");
 }
 
 export function formatDuration(ms) {
   if (ms === null || ms === undefined) return "—";
-  if (ms < 1000) return `${ms} ms`;
+  if (ms < 999.5) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  if (s < 59.95) return `${s.toFixed(s < 9.995 ? 2 : 1)} s`;
+  const whole = Math.round(s); // round once, so 119.6 s is "2 min 0 s", never "1 min 60 s"
+  const m = Math.floor(whole / 60);
+  if (m < 60) return `${m} min ${whole % 60} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
@@ -116,8 +118,10 @@ export function formatTime(ts) {
 }
 
 // Follow GET /api/projects/{p}/events. fetch, not EventSource, so the token header can be sent.
-// onEvent({type, id, data}) is called for each event; returns a function that stops following.
-export function follow(project, onEvent) {
+// onEvent({type, id, data}) is called for each event; onState("connected" | "retrying" | "stopped", status), if
+// given, when the stream opens, drops (it reconnects after 1 s, resuming) or stops for good (a 4xx answer).
+// Returns a function that stops following.
+export function follow(project, onEvent, onState) {
   const controller = new AbortController();
   let lastId = null;
   let stopped = false;
@@ -130,7 +134,13 @@ export function follow(project, onEvent) {
           headers: headers(extra),
           signal: controller.signal,
         });
+        if (response.status >= 400 && response.status < 500) {
+          stopped = true; // 401 (token), 404: retrying would not help; the view's own calls show the error
+          if (onState) onState("stopped", response.status);
+          return;
+        }
         if (!response.ok || !response.body) throw new Error(`events: ${response.status}`);
+        if (onState) onState("connected", response.status);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
         for (;;) {
@@ -160,6 +170,7 @@ export function follow(project, onEvent) {
       } catch (error) {
         if (stopped) return;
       }
+      if (!stopped && onState) onState("retrying", null);
       if (!stopped) await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   };
