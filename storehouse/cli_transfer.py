@@ -71,7 +71,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         if str(args.file) == "-":
             report = store.import_lines(sys.stdin.buffer)
         else:
-            with args.file.open("rb") as source:
+            try:
+                source = args.file.open("rb")
+            except OSError as exc:
+                raise InvalidParameter(f"cannot read {args.file}: {exc.strerror or exc}") from None
+            with source:
                 if args.file.suffix.lower() == ".csv" or source.read(1) not in (b"{", b"\n", b" ", b""):
                     raise InvalidParameter(
                         f"{args.file} is not JSON Lines: import reads what 'storehouse export' writes as jsonl "
@@ -91,9 +95,9 @@ def _print_report(report: ImportReport) -> None:
     for result in ("updated", "skipped", "rejected"):
         shown = [outcome for outcome in report.outcomes if outcome.result == result][:SHOWN_LINES]
         for outcome in shown:
-            what = " ".join(part for part in (outcome.kind, outcome.project, outcome.id) if part)
+            what = "".join(f" {part}" for part in (outcome.kind, outcome.project, outcome.id) if part)
             reason = f": {outcome.reason}" if outcome.reason else ""
-            out.print(f"line {outcome.line}: {result} {what}{reason}", markup=False)
+            out.print(f"line {outcome.line}: {result}{what}{reason}", markup=False)
         more = report.count(result) - len(shown)
         if more > 0:
             out.print(f"... and {more} more {result} line(s) (--json lists every line)", markup=False)

@@ -351,8 +351,9 @@ class HistoryStore:
             new = [entry for entry in entries if entry["id"] > last]
             if new:
                 added = append(self.io, path, new, now_timestamp(), self._retention(project), keep_ids=True)
-                if announce is not None:
-                    announce(added)
+                entries_added = [entry for entry in added if len(entry) > 1]  # not a tombstone
+                if announce is not None and entries_added:
+                    announce(entries_added)
             return new
 
     def last_id(self, project: str, task: str) -> int:

@@ -388,6 +388,10 @@ class Storehouse(TaskOperations):
         check_id(project, "projectId")
         return self._history.restore(project, check_id(task_id, "taskId"), entries, self._announcer(project, task_id))
 
+    def history_last_id(self, project: str, task_id: str) -> int:
+        """The id a task's history log has reached, shown or not (0 for none): the next entry gets one more."""
+        return self._history.last_id(check_id(project, "projectId"), check_id(task_id, "taskId"))
+
     def history_tasks(self, project: str) -> list[str]:
         """The tasks of a project that have a history log."""
         return self._history.tasks(check_id(project, "projectId"))

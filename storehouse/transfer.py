@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .errors import Conflict, InvalidBody, InvalidParameter, NotFound, StorehouseError
-from .history import validate_entry
+from .history import MAX_ID, validate_entry
 from .ids import check_id, is_valid_id
 from .models import JSONObject, load_execution, normalize_timestamp, type_name
 from .queries import MAX_LIMIT
@@ -158,13 +158,18 @@ def _history(store: Storehouse, project: str, filters: dict[str, Any]) -> Iterat
             entries += page.entries
             if not page.entries or len(entries) >= page.total:
                 break
-        for entry in sorted(entries, key=lambda entry: int(entry["id"])):  # ids grow along the log: keep them so
+        entries.sort(key=lambda entry: int(entry["id"]))  # ids grow along the log: keep them so
+        if not filters:  # the whole log: say how far its ids went, past entries expired, capped or removed
+            reached = store.history_last_id(project, task_id)
+            if reached > (entries[-1]["id"] if entries else 0):
+                entries.append({"id": reached})
+        for entry in entries:
             yield {"kind": "history", "project": project, "taskId": task_id, "document": entry}
 
 
 def _csv(columns: tuple[str, ...], rows: Iterable[list[object]]) -> Iterator[bytes]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; it also quotes a cell holding a lone \r
 
     def take(row: Iterable[object]) -> bytes:
         writer.writerow([_cell(value) for value in row])
@@ -264,11 +269,11 @@ def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportRepor
             pending.clear()
 
     for number, raw in enumerate(lines, 1):
-        text = raw.strip() if isinstance(raw, str) else raw.strip().decode("utf-8", "replace")
-        if not text:
-            continue
         record: JSONObject = {}
         try:
+            text = raw.strip() if isinstance(raw, str) else _decode(raw.strip())
+            if not text:
+                continue
             record = _record(text)
             kind, project, document = record["kind"], record["project"], record["document"]
             if kind == "history":
@@ -289,6 +294,13 @@ def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportRepor
     flush()
     report.outcomes.sort(key=lambda outcome: outcome.line)
     return report
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidBody(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
 
 
 def _names(record: JSONObject) -> tuple[str | None, str | None, str | None]:
@@ -314,7 +326,7 @@ def _record(text: str) -> JSONObject:
     allowed = {"kind", "project", "document", *(("taskId",) if kind == "history" else ())}
     unknown = sorted(set(record) - allowed)
     if unknown:
-        raise InvalidBody(f"unknown field {unknown[0]!r} in a {kind} record")
+        raise InvalidBody(f"unknown field {unknown[0]!r} in {'an' if kind == 'execution' else 'a'} {kind} record")
     project = record.get("project")
     if not isinstance(project, str) or not is_valid_id(project):
         raise InvalidBody(f"project must be a project id, got {project!r}")
@@ -362,6 +374,11 @@ def _import_document(store: Storehouse, number: int, kind: str, project: str, gi
 
 def _import_settings(store: Storehouse, number: int, project: str, given: JSONObject) -> Outcome:
     current = store.history_settings(project)
+    for name, value in given.items():
+        if name not in current:
+            raise InvalidBody(f"unknown setting {name!r}; the settings are {', '.join(current)}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidBody(f"{name} must be a whole number, got {type_name(value)}")
     stored = (store.settings.data_dir / "projects" / project / "settings.json").is_file()
     if stored and {**current, **given} == current:
         return Outcome(number, "skipped", "settings", project, reason="the same settings are stored")
@@ -371,8 +388,10 @@ def _import_settings(store: Storehouse, number: int, project: str, given: JSONOb
 
 def _entry(given: JSONObject, project: str, task_id: str, store: Storehouse) -> JSONObject:
     entry_id = given.get("id")
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id < 1:
-        raise InvalidBody(f"a history entry's id must be a positive whole number, got {entry_id!r}")
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 1 <= entry_id <= MAX_ID:
+        raise InvalidBody(f"a history entry's id must be a whole number from 1 to {MAX_ID}, got {entry_id!r}")
+    if len(given) == 1:
+        return {"id": entry_id}  # a tombstone: the id the log had reached, past its visible entries
     if given.get("createdAt") is None:
         raise InvalidBody("an exported history entry has a createdAt")
     entry = validate_entry(given, task_id, "", store.retention(project))
