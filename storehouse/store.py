@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -51,6 +52,7 @@ from .task_ops import AsyncTaskOperations, TaskOperations
 from .tasks import TASK
 from .transfer import ImportReport, export, import_lines
 
+EXPORT_BATCH = 500  # lines of an export made per trip to a worker thread
 RESERVED_IDS = frozenset({"stats", "export"})  # execution ids that a route of the same path would hide
 MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
 
@@ -547,6 +549,33 @@ class AsyncStorehouse(AsyncTaskOperations):
 
     async def daily_stats(self, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
         return await self._read(self.sync.daily_stats, project, days, until)
+
+    async def restore_execution(self, project: str, execution_id: str, build: Builder) -> JSONObject:
+        return await self._write(self.sync.restore_execution, project, execution_id, build)
+
+    async def export(
+        self, project: str, kind: str = "project", format: str = "jsonl", **filters: JSONValue
+    ) -> AsyncIterator[bytes]:
+        """The lines of an export, made in a worker thread a batch at a time (see ``Storehouse.export``)."""
+        lines = await self._read(self.sync.export, project, kind, format, **filters)
+        while batch := await self._read(lambda: list(itertools.islice(lines, EXPORT_BATCH))):
+            for line in batch:
+                yield line
+
+    async def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
+        return await self._run(self.sync.import_lines, lines)
+
+    async def restore_history(self, project: str, task_id: str, entries: list[JSONObject]) -> list[JSONObject]:
+        return await self._write(self.sync.restore_history, project, task_id, entries)
+
+    async def history_last_id(self, project: str, task_id: str) -> int:
+        return await self._read(self.sync.history_last_id, project, task_id)
+
+    async def history_tasks(self, project: str) -> list[str]:
+        return await self._read(self.sync.history_tasks, project)
+
+    async def retention(self, project: str) -> Retention:
+        return await self._read(self.sync.retention, project)
 
     async def list_projects(self) -> list[ProjectInfo]:
         return await self._read(self.sync.list_projects)

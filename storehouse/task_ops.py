@@ -495,6 +495,10 @@ class AsyncTaskOperations:
         result: JSONObject = await self._read(self.sync.project_metrics, project)
         return result
 
+    async def restore_task(self, project: str, task_id: str, build: Builder) -> JSONObject:
+        result: JSONObject = await self._write(self.sync.restore_task, project, task_id, build)
+        return result
+
     async def task_order(self, project: str) -> list[JSONObject]:
         result: list[JSONObject] = await self._read(self.sync.task_order, project)
         return result

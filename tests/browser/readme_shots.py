@@ -1,6 +1,6 @@
 """Make the README's screenshots of the web page from the seeded demo project (not a test; run on demand).
 
-    .venv/bin/python -m tests.browser.readme_shots   # writes docs/*.png
+.venv/bin/python -m tests.browser.readme_shots   # writes docs/*.png
 """
 
 from __future__ import annotations
