@@ -1,7 +1,8 @@
 """Executions by day: runs by status, cost, tokens and the p50 and p95 duration of each day (UTC).
 
 The figures behind the web page's charts. Every day of the range is listed, zero-filled, so a chart of N days
-has N points. Served from the index by one range scan of the start-time index, whatever the project's size.
+has N points. Served from the index by one range scan of the start-time index: it reads the runs of the range
+(about 95 ms for 30 days of 100,000 runs over 90; per-day rows kept by triggers are the known fix).
 """
 
 from __future__ import annotations
