@@ -17,6 +17,7 @@ from storehouse import AsyncStorehouse, Settings, Storehouse
 from storehouse.http import create_app
 
 SCORECARD = pytest.StashKey[list[str]]()
+ATTACKS = pytest.StashKey[dict[str, bool]]()  # attack (a test marked ``attack``) -> whether it held
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,10 +26,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SCORECARD] = []
+    config.stash[ATTACKS] = {}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Count every test marked ``attack`` (a reproduced attack on a real server or store): it held if it passed."""
+    report: pytest.TestReport = yield
+    marker = item.get_closest_marker("attack")
+    if marker is not None and (report.when == "call" or report.failed):
+        name = str(marker.args[0]) if marker.args else item.name
+        attacks = item.config.stash[ATTACKS]
+        attacks[name] = attacks.get(name, True) and report.passed
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    lines = config.stash.get(SCORECARD, [])
+    lines = list(config.stash.get(SCORECARD, []))
+    attacks = config.stash.get(ATTACKS, {})
+    if attacks:
+        broke = sorted(name for name, held in attacks.items() if not held)
+        lines.append(
+            f"security attacks: {len(attacks)} replayed, {len(attacks) - len(broke)} held, {len(broke)} succeeded"
+            + (f" ({', '.join(broke)})" if broke else "")
+        )
     if lines:
         terminalreporter.section("reliability scorecard")
         for line in lines:
