@@ -16,7 +16,15 @@ from . import __version__
 from .cli_history import add_history_commands
 from .cli_tasks import add_task_commands
 from .cli_transfer import add_transfer_commands
-from .config import DEFAULT_MAX_CONNECTIONS, DEFAULT_PORT, DEFAULT_REQUEST_TIMEOUT, is_loopback
+from .config import (
+    DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_STREAMS,
+    DEFAULT_PORT,
+    DEFAULT_REQUEST_TIMEOUT,
+    check_token,
+    is_loopback,
+)
 from .errors import InvalidParameter, StorehouseError
 from .index import SORTS, STATUSES
 from .queries import DEFAULT_LIMIT
@@ -45,9 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .http import create_app
-    from .http.protocol import deadline_protocol
+    from .http.protocol import Limits, guarded_protocol
 
     settings = settings_from(args)
+    check_token(settings.token)
     if not is_loopback(settings.host) and not settings.token:
         raise InvalidParameter(
             f"refusing to serve on {settings.host} without a token: anyone who can reach it could read and delete "
@@ -64,9 +73,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=args.log_level == "debug",
             server_header=False,
             # httptools (a C parser; uvloop too when installed): ~3x the requests/s of the pure-Python h11,
-            # with a deadline for receiving each request, so slow or stalled clients cannot hold the server
-            http=deadline_protocol(settings.request_timeout),
-            limit_concurrency=settings.max_connections,
+            # with a deadline for receiving each request, so slow or stalled clients cannot hold the server, and
+            # with per-peer caps on connections and event streams (instead of uvicorn's limit_concurrency, one
+            # cap that one peer's idle sockets could fill before any of them had sent a token)
+            http=guarded_protocol(Limits.from_settings(settings)),
         )
     return 0
 
@@ -240,8 +250,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-connections",
         type=int,
-        help="connections and requests at once, beyond which 503 "
+        help="connections at once (event streams count apart, see --max-streams), beyond which 503 "
         f"(env STOREHOUSE_MAX_CONNECTIONS; default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--max-connections-per-peer",
+        metavar="N",
+        help="connections from one address (an IPv6 /64) at once, beyond which 503 "
+        "(env STOREHOUSE_MAX_CONNECTIONS_PER_PEER; default a quarter of --max-connections)",
+    )
+    serve.add_argument(
+        "--max-streams",
+        metavar="N",
+        help="event streams at once, counted apart from --max-connections, beyond which 503 "
+        f"(env STOREHOUSE_MAX_STREAMS; default {DEFAULT_MAX_STREAMS})",
+    )
+    serve.add_argument(
+        "--max-streams-per-peer",
+        metavar="N",
+        help="event streams from one address at once (env STOREHOUSE_MAX_STREAMS_PER_PEER; "
+        "default a quarter of --max-streams)",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        help="seconds for a new connection to send its first byte, else 408 "
+        f"(env STOREHOUSE_IDLE_TIMEOUT; default {DEFAULT_IDLE_TIMEOUT})",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 

@@ -21,6 +21,9 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_JSON_DEPTH = 64
 DEFAULT_REQUEST_TIMEOUT = 30  # seconds for a request (headers and body) to arrive in full
 DEFAULT_MAX_CONNECTIONS = 1000  # open connections (and requests in flight) before the server answers 503
+DEFAULT_MAX_STREAMS = 100  # event streams open at once, counted apart from the connections above
+DEFAULT_IDLE_TIMEOUT = 5  # seconds for a new connection to send its first byte
+DEFAULT_MAX_JSON_VALUES = 1_000_000  # structural bytes ([ { , :) of a JSON body: a bound on the values it holds
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
 
@@ -38,6 +41,11 @@ class Settings:
     durable: bool = True
     request_timeout: int = DEFAULT_REQUEST_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections_per_peer: int | None = None  # None: a quarter of max_connections (peer_connections)
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_peer: int | None = None  # None: a quarter of max_streams (peer_streams)
+    idle_timeout: int = DEFAULT_IDLE_TIMEOUT
+    max_json_values: int = DEFAULT_MAX_JSON_VALUES
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -62,12 +70,62 @@ class Settings:
         return replace(self, **changes)
 
     @property
+    def peer_connections(self) -> int:
+        """Connections one peer address may hold (``max_connections_per_peer``, else a quarter of the cap)."""
+        return self.max_connections_per_peer or max(1, self.max_connections // 4)
+
+    @property
+    def peer_streams(self) -> int:
+        """Event streams one peer address may hold (``max_streams_per_peer``, else a quarter of ``max_streams``)."""
+        return self.max_streams_per_peer or max(1, self.max_streams // 4)
+
+    @property
     def host_names(self) -> frozenset[str]:
         """The names a request's ``Host`` header may carry (port stripped, lower case)."""
         names = {*LOOPBACK_NAMES, *(h.lower() for h in self.allowed_hosts)}
-        if not is_loopback(self.host) and self.host not in ("0.0.0.0", "::"):
-            names.add(self.host.lower())
+        # the address the server is bound to (127.0.0.2 too, not only a public one) names the server itself:
+        # its own URL must work. An IPv6 address comes in Host in brackets, in any spelling of it.
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.update(_host_forms(self.host))
         return frozenset(names)
+
+
+def _host_forms(host: str) -> set[str]:
+    """How a Host header names the bound host: a name as it is; an IPv6 address in brackets, as given and
+    compressed (``[0:0:0:0:0:0:0:2]`` and ``[::2]``)."""
+    bare = host.strip().lower().removeprefix("[").removesuffix("]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return {bare}
+    if address.version == 4:
+        return {bare}
+    return {f"[{bare}]", f"[{address.compressed}]"}
+
+
+MIN_TOKEN_LENGTH = 16
+MAKE_A_TOKEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+def check_token(token: str | None) -> None:
+    """Refuse a token that is too easy to guess: InvalidParameter, saying how to make a good one.
+
+    A token must be at least ``MIN_TOKEN_LENGTH`` characters, not blank, and not start or end with white space
+    (``storehouse serve`` checks it before it binds; ``create_app`` takes any token). None (no token) is fine.
+    """
+    if token is None:
+        return
+    if not token.strip():
+        problem = "is made of whitespace"
+    elif len(token) < MIN_TOKEN_LENGTH:
+        problem = f"is {len(token)} characters long, shorter than {MIN_TOKEN_LENGTH}"
+    elif token != token.strip():  # a client cannot send it: HTTP drops the white space around a header's value
+        problem = "starts or ends with whitespace"
+    else:
+        return
+    raise InvalidParameter(
+        f"the token (--token or STOREHOUSE_TOKEN) {problem}: anyone could guess it. Make one with: {MAKE_A_TOKEN}"
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -125,4 +183,9 @@ _PARSERS: dict[str, Any] = {
     "durable": _bool,
     "request_timeout": _int(1, 3600),
     "max_connections": _int(1, 1_000_000),
+    "max_connections_per_peer": _int(1, 1_000_000),
+    "max_streams": _int(1, 1_000_000),
+    "max_streams_per_peer": _int(1, 1_000_000),
+    "idle_timeout": _int(1, 3600),
+    "max_json_values": _int(1000, 1 << 40),
 }

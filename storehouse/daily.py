@@ -15,7 +15,7 @@ from .backends.base import Backend
 from .errors import InvalidParameter
 from .ids import check_id
 from .index import STATUSES
-from .models import JSONObject
+from .models import MAX_INT, JSONObject
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 30
@@ -68,7 +68,7 @@ def daily_stats(backend: Backend, project: str, days: int = DEFAULT_DAYS, until:
                 "runs": sum(by_status.values()),
                 "byStatus": by_status,
                 "costUSD": money.get(day, 0) / 1e9,
-                "tokens": tokens.get(day, 0),
+                "tokens": min(tokens.get(day, 0), MAX_INT),  # exact below 2**63, saturated there
                 "p50Duration": percentile(durations.get(day, []), 0.5),
                 "p95Duration": percentile(durations.get(day, []), 0.95),
             }

@@ -15,6 +15,7 @@
     ├── Conflict             409 conflict              the write contradicts what is stored (creating an existing id)
     ├── PreconditionFailed   412 precondition_failed   ``If-Match`` names a version that is no longer current
     ├── PayloadTooLarge      413 payload_too_large     the body is over the configured limit
+    ├── ServiceUnavailable   503 unavailable           a limit of the server is reached; retry after ``Retry-After``
     └── StorageError         500 storage_error         an I/O error; nothing was changed
         └── StorageFull      507 storage_full          ENOSPC or EDQUOT; nothing was changed
 
@@ -123,6 +124,18 @@ class PayloadTooLarge(StorehouseError):
     code = "payload_too_large"
 
 
+class ServiceUnavailable(StorehouseError):
+    """A limit of the server is reached for now (connections, event streams, body bytes in flight); nothing was
+    changed. The answer carries ``Retry-After: retry_after`` (seconds)."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, message: str, details: dict[str, object] | None = None, retry_after: int = 1) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+
 class StorageError(StorehouseError):
     """The file system refused a read or write; the stored files are as they were before the call."""
 
@@ -151,6 +164,7 @@ ALL_ERRORS: tuple[type[StorehouseError], ...] = (
     Conflict,
     PreconditionFailed,
     PayloadTooLarge,
+    ServiceUnavailable,
     StorageError,
     StorageFull,
 )

@@ -26,16 +26,16 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 import orjson
 
 from .errors import InvalidParameter
-from .models import JSONObject
+from .models import MAX_INT, JSONObject
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9  # 9: the history tables
 COMMIT_BATCH = 64  # index writes of concurrent threads committed in one transaction, at most
 ANCHOR_EVERY = 500  # a deep offset steps over at most this many index entries after its anchor
 MAX_ANCHORED_LISTINGS = 64  # listings whose anchors each process keeps
@@ -174,6 +174,32 @@ CREATE TRIGGER executions_delete AFTER DELETE ON executions BEGIN
     DELETE FROM execution_tags WHERE p = old.p AND id = old.id;
     DELETE FROM intents WHERE p = old.p AND id = old.id;
 END;
+-- Task history (history_index.py): per log file what was indexed of it, checked against the file on each access,
+-- and a row per entry saying where its line lies (no text: reads pread the line). p is the key of
+-- '<project>/history'. Each index serves one query shape: the order of a task's entries, the three ranges that
+-- retention hides (ids, createdAt, expiresAt), the equality filters in createdAt order, and the project's order.
+CREATE TABLE history_logs(
+    p INTEGER NOT NULL, task TEXT NOT NULL,
+    ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    offset INTEGER NOT NULL,  -- bytes of whole lines indexed (a torn last line starts here)
+    last_id INTEGER NOT NULL, lines INTEGER NOT NULL, bad INTEGER NOT NULL, rows INTEGER NOT NULL,
+    head BLOB NOT NULL, tail BLOB NOT NULL,  -- the bytes at 0 and before offset: unchanged when the file only grew
+    PRIMARY KEY(p, task)
+) WITHOUT ROWID;
+CREATE TABLE history_entries(
+    p INTEGER NOT NULL, task TEXT NOT NULL, pos INTEGER NOT NULL, len INTEGER NOT NULL,
+    id INTEGER NOT NULL, type TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+    workspace_id TEXT, session_id TEXT, execution_id TEXT,
+    PRIMARY KEY(p, task, pos)
+) WITHOUT ROWID;
+CREATE INDEX history_order ON history_entries(p, task, created_at, id);
+CREATE INDEX history_ids ON history_entries(p, task, id);
+CREATE INDEX history_expiry ON history_entries(p, task, expires_at);
+CREATE INDEX history_types ON history_entries(p, task, type, created_at, id);
+CREATE INDEX history_workspaces ON history_entries(p, task, workspace_id, created_at, id);
+CREATE INDEX history_sessions ON history_entries(p, task, session_id, created_at, id);
+CREATE INDEX history_executions ON history_entries(p, task, execution_id, created_at, id);
+CREATE INDEX history_project ON history_entries(p, created_at, task, id);
 """
 
 
@@ -316,7 +342,7 @@ class Row:
             size=stat.st_size,
             summary=orjson.dumps(summary),
             tags=tuple(dict.fromkeys(document["tags"])),
-            name=document["name"],
+            name=summary["name"],  # searched by q: as the summary shows it (bounded), not a 16 MiB name
         )
 
     def extra(self, p: int) -> list[tuple[str, list[tuple[object, ...]]]]:
@@ -443,7 +469,7 @@ class Index:
         self._local = threading.local()
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._guard = threading.Lock()
-        self._anchors: dict[tuple[object, ...], tuple[int, list[tuple[object, str]]]] = {}
+        self._anchors: dict[tuple[int, ListQuery], tuple[int, list[tuple[object, str]]]] = {}
         self._pages: dict[tuple[int, ListQuery], tuple[int, Page]] = {}
         self._pages_bytes = 0
         self._commit_guard = threading.Lock()
@@ -467,10 +493,10 @@ class Index:
             if version == 0 and tables == 0:
                 self._create(connection)
                 return True
-        except sqlite3.OperationalError:
-            raise  # locked, I/O error, out of descriptors: not a reason to delete what other processes use
-        except sqlite3.DatabaseError:
-            pass  # not a database, or damaged: it is derived data, so start again
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise  # locked, I/O error, out of descriptors: not a reason to delete what other processes use
+            # not a database, or damaged: it is derived data, so start again
         self.rebuild()
         return True
 
@@ -674,6 +700,12 @@ class Index:
         """This thread's connection, for queries of other modules (``task_index``); never for writes."""
         return self._connect()
 
+    def commit(self, work: Callable[[sqlite3.Connection], object]) -> None:
+        """Run work(connection) in a write transaction shared with other threads' (group commit), for the
+        tables of other modules (``history_index``). Work may run twice (alone, after a shared transaction
+        failed), so it must not keep state across runs; its errors reach its caller only."""
+        self._commit(work)
+
     def log_change(self, p: int, kind: str, data: bytes) -> None:
         """Add a change (kind, JSON object data) to the change log."""
         self._commit(lambda connection: self._log_change(connection, p, kind, data))
@@ -809,8 +841,9 @@ class Index:
 
     def cost(self, p: int) -> float:
         """The total cost in USD of a project's executions (exact to the nano-dollar, as ``stats``)."""
-        found = self._connect().execute("SELECT coalesce(sum(cost_nanos), 0) FROM stats WHERE p = ?", (p,)).fetchone()
-        return float(found[0]) / 1e9
+        # added up here, not by sum(): a project's statuses may add up past 2**63 - 1, where SQLite's sum() raises
+        rows = self._connect().execute("SELECT cost_nanos FROM stats WHERE p = ?", (p,)).fetchall()
+        return float(sum(nanos for (nanos,) in rows)) / 1e9
 
     def rows(self, p: int, table: Table) -> int:
         """How many documents of a kind a project holds."""
@@ -821,15 +854,25 @@ class Index:
     ) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[str, int]]]:
         """Runs started in [since, until), by day: (day, status, runs, cost in nano-dollars, tokens) rows, and
         (day, duration) pairs sorted by day then duration (for percentiles). One range scan of the start index.
+
+        The sums are exact Python integers however large: SQLite's sum() raises on passing 2**63 - 1 (ten runs
+        of the highest cost do), so each column is added up in two halves, its high and its low 32 bits, which
+        cannot overflow before 2**31 rows (tests/test_daily.py::test_daily_sums_past_64_bits_are_exact).
         """
         connection = self._connect()
         connection.execute("BEGIN")  # both from one snapshot
         try:
-            counts = connection.execute(
-                "SELECT substr(started_at, 1, 10) AS day, status, count(*), sum(cost_nanos), sum(tokens_total) "
+            found = connection.execute(
+                "SELECT substr(started_at, 1, 10) AS day, status, count(*), "
+                "sum(cost_nanos >> 32), sum(cost_nanos & 4294967295), "
+                "sum(tokens_total >> 32), sum(tokens_total & 4294967295) "
                 "FROM executions WHERE p = ? AND started_at >= ? AND started_at < ? GROUP BY day, status",
                 (p, since, until),
             ).fetchall()
+            counts = [
+                (day, status, runs, (cost_high << 32) + cost_low, (tokens_high << 32) + tokens_low)
+                for day, status, runs, cost_high, cost_low, tokens_high, tokens_low in found
+            ]
             durations = connection.execute(
                 "SELECT substr(started_at, 1, 10) AS day, duration FROM executions "
                 "WHERE p = ? AND started_at >= ? AND started_at < ? AND duration IS NOT NULL ORDER BY day, duration",
@@ -936,7 +979,9 @@ class Index:
         """
         column, direction = SORTS[query.sort]
         generation = self._generation(connection, p)
-        listing = (p, query.statuses, query.task_id, query.tag, query.started_after, query.started_before, query.sort)
+        # Keyed on the whole query but where the page starts and how long it is, so that every filter (q too, and
+        # any added later) selects its own anchors (tests/test_index.py::test_deep_pages_of_a_search_...).
+        listing = (p, replace(query, limit=0, offset=0, cursor=None))
         with self._guard:
             cached = self._anchors.get(listing)
         anchors = list(cached[1]) if cached is not None and cached[0] == generation else []
@@ -1013,7 +1058,8 @@ class Index:
         return where, params
 
     def stats(self, p: int | None) -> JSONObject:
-        """Counts by status, cost, tokens and durations of a project; O(number of statuses), exact at any size."""
+        """Counts by status, cost, tokens and durations of a project; O(number of statuses). The sums are exact up
+        to 2**63 - 1 and saturate there (never an error, however many runs of the most tokens a project holds)."""
         by_status = {status: 0 for status in STATUSES}
         totals = {"cost_nanos": 0, "tokens_in": 0, "tokens_out": 0, "tokens_total": 0, "dur_sum": 0, "dur_n": 0}
         if p is not None:
@@ -1041,14 +1087,26 @@ class Index:
             "totalExecutions": total,
             **by_status,
             "totalCostUSD": totals["cost_nanos"] / 1e9,
-            "totalTokens": totals["tokens_total"],
-            "inputTokens": totals["tokens_in"],
-            "outputTokens": totals["tokens_out"],
+            # exact below 2**63 and saturated there, so every JSON reader of 64-bit integers takes the answer
+            "totalTokens": min(totals["tokens_total"], MAX_INT),
+            "inputTokens": min(totals["tokens_in"], MAX_INT),
+            "outputTokens": min(totals["tokens_out"], MAX_INT),
             "averageCostUSD": round(totals["cost_nanos"] / 1e9 / total, 9) if total else 0.0,
-            "averageDuration": round(totals["dur_sum"] / totals["dur_n"]) if totals["dur_n"] else None,
-            "totalDuration": totals["dur_sum"],
+            "averageDuration": min(round(totals["dur_sum"] / totals["dur_n"]), MAX_INT) if totals["dur_n"] else None,
+            "totalDuration": min(totals["dur_sum"], MAX_INT),
             "successRate": by_status["completed"] / finished if finished else None,
         }
+
+
+_CORRUPTION = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """Tell damage (SQLITE_CORRUPT, SQLITE_NOTADB: rebuild the index) from every other error of SQLite: busy,
+    I/O, a value too big (DataError), a constraint (IntegrityError) or a misuse (ProgrammingError) is not a
+    reason to delete an index that every process of the data directory is using."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _CORRUPTION
 
 
 def encode_cursor(sort: str, key: object, last_id: str) -> str:

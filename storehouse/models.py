@@ -23,6 +23,11 @@ JSONValue = Any  # the one Any: a JSON payload of any shape ("input", "output", 
 JSONObject = dict[str, JSONValue]
 
 MAX_INT = (1 << 63) - 1
+# The largest integer every JSON reader holds exactly (a double's 53-bit mantissa: JavaScript's
+# Number.MAX_SAFE_INTEGER), so the web page and any other client see the very count or version stored.
+MAX_EXACT = (1 << 53) - 1
+MAX_TOKENS = MAX_EXACT  # per count of a run or a step (about 9.007e15); sums of them in stats stay exact
+MAX_VERSION = MAX_EXACT  # a document at this version takes no further write (Conflict): 285 years at 1M writes/s
 
 
 class ExecutionStatus(StrEnum):
@@ -93,6 +98,8 @@ def _check_id(value: str) -> str:
 Timestamp = Annotated[str, BeforeValidator(normalize_timestamp)]
 Id = Annotated[str, Field(strict=True), AfterValidator(_check_id)]
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT)]
+Tokens = Annotated[int, Field(strict=True, ge=0, le=MAX_TOKENS)]
+Version = Annotated[int, Field(strict=True, ge=0, le=MAX_VERSION)]
 MAX_COST = 1e9  # USD per run or step: 1e18 nano-dollars, so one row always fits the index's 64-bit integers
 Money = Annotated[float, Field(ge=0, le=MAX_COST, allow_inf_nan=False), BeforeValidator(lambda v: _number(v))]
 Text = Annotated[str, Field(strict=True)]
@@ -109,16 +116,22 @@ class _Model(BaseModel):
 
 
 class TokenUsage(_Model):
-    """Tokens a run or step used; ``total`` defaults to ``input + output``."""
+    """Tokens a run or step used, each count at most ``MAX_TOKENS``; ``total`` defaults to ``input + output``
+    (a ValueError when that passes ``MAX_TOKENS``: a count is refused, never clamped)."""
 
-    input: Count = 0
-    output: Count = 0
-    total: Count | None = None
+    input: Tokens = 0
+    output: Tokens = 0
+    total: Tokens | None = None
 
     @model_validator(mode="after")
     def _derive_total(self) -> TokenUsage:
         if self.total is None:
-            self.total = min(MAX_INT, self.input + self.output)
+            if self.input + self.output > MAX_TOKENS:
+                raise ValueError(
+                    f"total defaults to input + output, {self.input + self.output} here, which is more than "
+                    f"{MAX_TOKENS}; send smaller counts or a total of at most {MAX_TOKENS}"
+                )
+            self.total = self.input + self.output
         return self
 
 
@@ -161,7 +174,7 @@ class Execution(_Model):
     steps: list[Step] = Field(default_factory=list)
     tags: list[Text] = Field(default_factory=list)
     metadata: JSONObject = Field(default_factory=dict)
-    version: Count | None = None
+    version: Version | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
 
@@ -183,6 +196,21 @@ SUMMARY_FIELDS = (
 )
 
 
+MAX_DEPTH = 200  # levels any stored document may have: orjson encodes 254, and answers wrap a document in 2 more
+
+
+def check_depth(value: JSONValue, limit: int, what: str) -> None:
+    """InvalidBody when value is nested more than limit levels deep (the value itself is level 1, as a request
+    body is). The one depth rule of every way in: HTTP bodies, library calls, imports and files on disk."""
+    stack: list[tuple[JSONValue, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise InvalidBody(f"{what} is nested more than {limit} levels deep (STOREHOUSE_MAX_JSON_DEPTH)")
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
 def validate_execution(data: object) -> JSONObject:
     """Validate an execution document (a request body or a file) and return its canonical JSON object.
 
@@ -190,6 +218,7 @@ def validate_execution(data: object) -> JSONObject:
     """
     if not isinstance(data, dict):
         raise InvalidBody(f"an execution must be a JSON object, got {type_name(data)}")
+    check_depth(data, MAX_DEPTH, "the execution")  # pydantic itself gives up past ~250 levels
     try:
         model = Execution.model_validate(data)
     except ValidationError as exc:
@@ -197,9 +226,39 @@ def validate_execution(data: object) -> JSONObject:
     return model.model_dump(by_alias=True, mode="json")
 
 
+MAX_SUMMARY_TEXT = {"name": 256, "error": 2000}  # characters of a text field a summary carries
+MAX_SUMMARY_TAGS = 50  # tags a summary carries ...
+MAX_SUMMARY_TAG = 128  # ... and characters of each
+
+
 def summarize(document: JSONObject) -> JSONObject:
-    """The list view of an execution: the summary fields, in a fixed order."""
-    return {name: document.get(name) for name in SUMMARY_FIELDS}
+    """The list view of an execution: the summary fields, in a fixed order, each bounded in size.
+
+    Lists, change events and the index carry summaries, so a summary is small whatever the document holds
+    (at most ~20 KB, JSON escapes included): see ``bound_summary``.
+    """
+    return bound_summary({name: document.get(name) for name in SUMMARY_FIELDS}, MAX_SUMMARY_TEXT)
+
+
+def bound_summary(summary: JSONObject, limits: dict[str, int]) -> JSONObject:
+    """Cut the text fields named in limits to their length, and ``tags`` to ``MAX_SUMMARY_TAGS`` tags of
+    ``MAX_SUMMARY_TAG`` characters; name what was cut in ``truncated`` (absent when nothing was). The document
+    keeps the whole text, and tag filters match its whole tags."""
+    cut = []
+    for name, limit in limits.items():
+        value = summary.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            summary[name] = value[:limit]
+            cut.append(name)
+    tags = summary.get("tags")
+    if isinstance(tags, list) and (
+        len(tags) > MAX_SUMMARY_TAGS or any(isinstance(tag, str) and len(tag) > MAX_SUMMARY_TAG for tag in tags)
+    ):
+        summary["tags"] = [tag[:MAX_SUMMARY_TAG] if isinstance(tag, str) else tag for tag in tags[:MAX_SUMMARY_TAGS]]
+        cut.append("tags")
+    if cut:
+        summary["truncated"] = cut
+    return summary
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:

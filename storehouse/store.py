@@ -18,6 +18,7 @@ import logging
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -31,13 +32,14 @@ from .daily import DEFAULT_DAYS, daily_stats
 from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, InvalidRequest, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
-from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, HistoryStore, Retention
+from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, SETTINGS, HistoryStore, Retention
+from .history_index import HistoryIndex
 from .ids import check_id, new_id
 from .index import Page
 from .kinds import EXECUTION
 from .lane import Lane
 from .locks import LockTable
-from .models import FINAL_STATUSES, JSONObject, JSONValue, now_timestamp
+from .models import FINAL_STATUSES, JSONObject, JSONValue, check_depth, now_timestamp
 from .queries import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_LIMIT,
@@ -56,9 +58,31 @@ EXPORT_BATCH = 500  # lines of an export made per trip to a worker thread
 RESERVED_IDS = frozenset({"stats", "export"})  # execution ids that a route of the same path would hide
 MAX_EVENT_ENTRIES = 64 << 10  # history entries larger than this (encoded) are left out of their change event
 
+# A caller that does not page (the web page or client of an earlier release) still gets every project of a
+# data directory with up to this many, and no answer is larger than a page of executions at MAX_LIMIT.
+DEFAULT_PROJECT_LIMIT = MAX_LIMIT
+
 log = logging.getLogger("storehouse")
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProjectPage:
+    """One page of projects, by id, and the number of all projects."""
+
+    items: list[ProjectInfo]
+    total: int
+
+
+def _check_page(limit: int, offset: int) -> None:
+    """The checks (and messages) of the executions list's limit and offset."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidParameter(f"limit must be between 1 and {MAX_LIMIT}, got {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidParameter(f"offset must be 0 or more, got {offset!r}")
+    if offset > MAX_OFFSET:
+        raise InvalidParameter(f"offset must be at most {MAX_OFFSET} (2**63 - 1), got {offset}")
 
 
 class Storehouse(TaskOperations):
@@ -85,6 +109,7 @@ class Storehouse(TaskOperations):
             files.io if files else FileIO(self.settings.durable),
             self._locks,
             self._retention,
+            HistoryIndex(files.index) if files else None,
         )
 
     def close(self) -> None:
@@ -101,6 +126,7 @@ class Storehouse(TaskOperations):
     def create_execution(self, project: str, execution: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
         """Store a new execution (id generated unless given) and return it. Conflict if the id exists."""
         body = {**(execution or {}), **fields}
+        check_depth(body, self.settings.max_json_depth, "the execution")
         item = body.get("id")
         item = new_id() if item is None else check_id(item, "id")
 
@@ -115,6 +141,7 @@ class Storehouse(TaskOperations):
         self, project: str, execution_id: str, execution: JSONObject, *, if_match: int | None = None
     ) -> JSONObject:
         """Create or replace an execution; ``version`` 1 in the result means it was created."""
+        check_depth(execution, self.settings.max_json_depth, "the execution")
         return self._write(
             project,
             execution_id,
@@ -126,6 +153,7 @@ class Storehouse(TaskOperations):
         self, project: str, execution_id: str, changes: JSONObject, *, if_match: int | None = None
     ) -> JSONObject:
         """Apply a JSON merge patch (e.g. ``{"status": "completed"}``) and return the new document."""
+        check_depth(changes, self.settings.max_json_depth, "the patch")
         return self._write(
             project,
             execution_id,
@@ -155,8 +183,15 @@ class Storehouse(TaskOperations):
             raise InvalidId(
                 f"{execution_id!r} is reserved (GET .../executions/{execution_id} is a route); pick another"
             )
+        limit = self.settings.max_json_depth
+
+        def checked(current: JSONObject | None) -> JSONObject:
+            document = build(current)
+            check_depth(document, limit, f"execution {execution_id}")
+            return document
+
         return self.backend.write(
-            check_id(project, "projectId"), check_id(execution_id, "executionId"), build, if_match
+            check_id(project, "projectId"), check_id(execution_id, "executionId"), checked, if_match
         )
 
     def get_execution(self, project: str, execution_id: str) -> JSONObject:
@@ -222,12 +257,18 @@ class Storehouse(TaskOperations):
         (``YYYY-MM-DD``, UTC; default the day of the newest run). See ``storehouse.daily``."""
         return daily_stats(self.backend, project, days, until)
 
-    def list_projects(self) -> list[ProjectInfo]:
-        """Every project with executions, tasks or history: its execution count and cost, and its task count."""
+    def list_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT, offset: int = 0) -> ProjectPage:
+        """A page of the projects with executions, tasks or history, by id (each with its execution count and
+        cost, and its task count), and how many there are in all. InvalidParameter for a bad limit or offset.
+
+        The page bounds the answer, not the work: every project's figures are read from the index (four small
+        queries each, ~1 ms per 20 projects here), as the total and the order need every project's name."""
+        _check_page(limit, offset)
         found = {info.id: info for info in self.backend.projects()}
         for name in self.history_projects():
             found.setdefault(name, ProjectInfo(name, 0, None))
-        return [found[name] for name in sorted(found)]
+        names = sorted(found)
+        return ProjectPage([found[name] for name in names[offset : offset + limit]], len(names))
 
     def reindex(self, project: str | None = None, progress: Progress | None = None) -> ReindexReport:
         """Rebuild the index of one project (or every project) from the files."""
@@ -283,6 +324,7 @@ class Storehouse(TaskOperations):
         Every entry is validated first: one bad entry raises InvalidBody and nothing is added.
         """
         batch: list[object] = [entries] if isinstance(entries, dict) else list(entries)
+        check_depth(batch, self.settings.max_json_depth + 1, "a history entry")  # + 1: the list holding them
         announce = self._announcer(project, task_id)
         return self._history.add(check_id(project, "projectId"), task_id, batch, now_timestamp(), announce)
 
@@ -334,7 +376,7 @@ class Storehouse(TaskOperations):
 
     def count_history(self, project: str, task_id: str) -> int:
         """How many entries a read of the task's history would return in all."""
-        return len(self._history.entries(check_id(project, "projectId"), task_id, now_timestamp()))
+        return self._history.count(check_id(project, "projectId"), task_id, now_timestamp())
 
     def delete_history(self, project: str, task_id: str) -> int:
         """Delete a task's history; return how many entries it showed. Its ids go on (the next is not 1)."""
@@ -374,11 +416,16 @@ class Storehouse(TaskOperations):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidBody(f"{name} must be a whole number from {low} to {high}, got {value!r}")
             current[name] = value
-        path = self._history.directory(project).parent / "settings.json"
+        path = self._history.directory(project).parent / SETTINGS
 
         def write() -> None:
-            self._history.io.make_dirs(path.parent)
-            self._history.io.replace_durably(path, orjson.dumps(current, option=orjson.OPT_INDENT_2) + b"\n")
+            # In the project's directory opened without following a symlink (InvalidRequest if it is one, before
+            # anything is made); a settings.json that is a symlink is replaced itself, never written through, as a
+            # PUT replaces an execution file that is a symlink.
+            with self._history.project_folder(project, create=True) as folder:
+                assert folder is not None  # made, or refused
+                data = orjson.dumps(current, option=orjson.OPT_INDENT_2) + b"\n"
+                self._history.io.replace_durably(path, data, folder)
 
         retention = Retention(current["historyTtlDays"], current["historyMaxEntriesPerTask"])
         self._history.change_retention(project, retention, now_timestamp(), write)
@@ -402,8 +449,18 @@ class Storehouse(TaskOperations):
         """A project's history retention (ttl and cap)."""
         return self._retention(check_id(project, "projectId"))
 
+    def has_history_settings(self, project: str) -> bool:
+        """Whether the project has retention settings of its own stored (else the defaults apply). A
+        ``settings.json`` that is a symlink is not followed and does not count; InvalidRequest if the project's
+        directory is a symlink."""
+        with self._history.project_folder(check_id(project, "projectId")) as folder:
+            return folder is not None and read_bytes(Path(SETTINGS), folder) is not None
+
     def _retention(self, project: str) -> Retention:
-        raw = read_bytes(self.settings.data_dir / "projects" / project / "settings.json")
+        """The project's settings.json, read without following a symlink: a symlinked settings.json gives the
+        defaults ('storehouse check' names it); InvalidRequest if the project's directory is a symlink."""
+        with self._history.project_folder(project) as folder:
+            raw = None if folder is None else read_bytes(Path(SETTINGS), folder)
         try:
             values = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
@@ -577,8 +634,8 @@ class AsyncStorehouse(AsyncTaskOperations):
     async def retention(self, project: str) -> Retention:
         return await self._read(self.sync.retention, project)
 
-    async def list_projects(self) -> list[ProjectInfo]:
-        return await self._read(self.sync.list_projects)
+    async def list_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT, offset: int = 0) -> ProjectPage:
+        return await self._read(self.sync.list_projects, limit=limit, offset=offset)
 
     async def reindex(self, project: str | None = None) -> ReindexReport:
         return await self._run(self.sync.reindex, project)
@@ -614,6 +671,9 @@ class AsyncStorehouse(AsyncTaskOperations):
 
     async def history_settings(self, project: str) -> JSONObject:
         return await self._read(self.sync.history_settings, project)
+
+    async def has_history_settings(self, project: str) -> bool:
+        return await self._read(self.sync.has_history_settings, project)
 
     async def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
         return await self._write(self.sync.set_history_settings, project, settings)

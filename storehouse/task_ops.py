@@ -18,6 +18,7 @@ import orjson
 
 from .backends import Backend
 from .backends.base import Builder
+from .config import Settings
 from .context import DEFAULT_MAX_CHARS, ENTRIES, RUNS, VALIDATIONS, assemble, check_budget
 from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, NotFound, StorehouseError
 from .history import TYPES as HISTORY_TYPES
@@ -25,7 +26,7 @@ from .history import HistoryStore
 from .ids import check_id, new_id
 from .index import STATUSES as EXECUTION_STATUSES
 from .locks import LockTable
-from .models import JSONObject, JSONValue, now_timestamp, type_name
+from .models import JSONObject, JSONValue, check_depth, now_timestamp, type_name
 from .queries import MAX_LIMIT, MAX_OFFSET
 from .task_index import TaskQuery, dependencies, dependents, edges, list_tasks, ordering, task_metrics
 from .tasks import (
@@ -61,6 +62,7 @@ class TaskOperations:
     """Mixed into ``Storehouse``: what it needs is its backend, its task histories and its locks."""
 
     backend: Backend
+    settings: Settings
     _history: HistoryStore
     _locks: LockTable
     _repaired: set[str]  # projects whose left-over marks this process has repaired
@@ -73,6 +75,7 @@ class TaskOperations:
     def create_task(self, project: str, task: JSONObject | None = None, **fields: JSONValue) -> JSONObject:
         """Create a task (``title`` required); its id is generated unless given. Conflict if it exists."""
         body = {**(task or {}), **fields}
+        check_depth(body, self.settings.max_json_depth, "the task")
         item = body.get("id")
         if item is None:
             item = new_id()
@@ -90,6 +93,7 @@ class TaskOperations:
     def put_task(self, project: str, task_id: str, task: JSONObject, *, if_match: int | None = None) -> JSONObject:
         """Create or replace a task (a status change must be an allowed transition)."""
         check_id(task_id, "taskId")
+        check_depth(task, self.settings.max_json_depth, "the task")
         return self._write_task(
             project, task_id, lambda current: prepare_task(task, project, task_id, current, now_timestamp()), if_match
         )
@@ -97,6 +101,7 @@ class TaskOperations:
     def patch_task(self, project: str, task_id: str, changes: JSONObject, *, if_match: int | None = None) -> JSONObject:
         """Change a task with a JSON merge patch (a status change must be an allowed transition)."""
         check_id(task_id, "taskId")
+        check_depth(changes, self.settings.max_json_depth, "the patch")
         return self._write_task(
             project, task_id, lambda current: patch_task(current, changes, project, task_id, now_timestamp()), if_match
         )
@@ -287,6 +292,7 @@ class TaskOperations:
 
         def checked(current: JSONObject | None) -> JSONObject:
             document = build(current)
+            check_depth(document, self.settings.max_json_depth, f"task {task_id}")
             before[:] = current["transitions"] if current else []
             added = [
                 edge for edge in document["dependencies"] if current is None or edge not in current["dependencies"]
@@ -326,6 +332,7 @@ class TaskOperations:
 
         def checked(current: JSONObject | None) -> JSONObject:
             document = build(current)
+            check_depth(document, self.settings.max_json_depth, f"task {task_id}")
             for edge in document["dependencies"]:
                 self._refuse_cycle(project, task_id, edge["taskId"], document["dependencies"])
             return document

@@ -25,13 +25,16 @@ from .executions import merge_patch
 from .index import TASKS, Table
 from .kinds import Kind
 from .models import (
-    Count,
+    MAX_DEPTH,
     Id,
     JSONObject,
     JSONValue,
     Text,
     Timestamp,
+    Version,
     _Model,
+    bound_summary,
+    check_depth,
     describe_validation_error,
     dump_execution,
     type_name,
@@ -105,7 +108,7 @@ class Task(_Model):
     metadata: JSONObject = Field(default_factory=dict)
     dependencies: list[Dependency] = Field(default_factory=list)
     transitions: list[Transition] = Field(default_factory=list)
-    version: Count | None = None
+    version: Version | None = None
     created_at: Timestamp | None = None
     updated_at: Timestamp | None = None
 
@@ -138,6 +141,7 @@ def validate_task(data: object) -> JSONObject:
     """Validate a task (a request body or a file); InvalidBody names the first wrong field."""
     if not isinstance(data, dict):
         raise InvalidBody(f"a task must be a JSON object, got {type_name(data)}")
+    check_depth(data, MAX_DEPTH, "the task")  # pydantic itself gives up past ~250 levels
     try:
         model = Task.model_validate(data)
     except ValidationError as exc:
@@ -159,9 +163,12 @@ def load_task(raw: bytes, project: str, item: str) -> JSONObject:
     return document
 
 
+MAX_SUMMARY_TEXT = {"title": 256, "assignedTo": 256, "resultSummary": 2000}  # characters a task summary carries
+
+
 def summarize_task(document: JSONObject) -> JSONObject:
-    """The list view of a task."""
-    return {name: document.get(name) for name in SUMMARY_FIELDS}
+    """The list view of a task, each text field and the tags bounded (``truncated`` names what was cut)."""
+    return bound_summary({name: document.get(name) for name in SUMMARY_FIELDS}, MAX_SUMMARY_TEXT)
 
 
 @dataclass(frozen=True)

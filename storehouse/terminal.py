@@ -24,6 +24,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_body_bytes=getattr(args, "max_body_bytes", None),
         request_timeout=getattr(args, "request_timeout", None),
         max_connections=getattr(args, "max_connections", None),
+        max_connections_per_peer=getattr(args, "max_connections_per_peer", None),
+        max_streams=getattr(args, "max_streams", None),
+        max_streams_per_peer=getattr(args, "max_streams_per_peer", None),
+        idle_timeout=getattr(args, "idle_timeout", None),
     )
 
 

@@ -15,8 +15,8 @@ the task's log has already reached is skipped. Every line is validated on its ow
 nothing, and the report says why, with its line number.
 
 CSV is a flat view of one kind for spreadsheets (summary columns, tags joined with ``;``); it is not
-imported. A cell that a spreadsheet would run as a formula (starting with ``= + - @``, a tab or a carriage
-return) is written with a leading ``'``.
+imported. A text cell that a spreadsheet would run as a formula (starting with ``= + - @``, a tab, a carriage
+return, a newline or NUL) is written with a leading ``'``; a number cell, negative or not, is written as it is.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import orjson
 from .errors import Conflict, InvalidBody, InvalidParameter, NotFound, StorehouseError
 from .history import MAX_ID, validate_entry
 from .ids import check_id, is_valid_id
-from .models import JSONObject, load_execution, normalize_timestamp, type_name
+from .models import MAX_VERSION, JSONObject, check_depth, load_execution, normalize_timestamp, type_name
 from .queries import MAX_LIMIT
 from .tasks import load_task
 
@@ -107,7 +107,7 @@ def _records(store: Storehouse, project: str, kind: str, filters: dict[str, Any]
 
 
 def _settings(store: Storehouse, project: str) -> Iterator[JSONObject]:
-    if (store.settings.data_dir / "projects" / project / "settings.json").is_file():
+    if store.has_history_settings(project):
         yield {"kind": "settings", "project": project, "document": store.history_settings(project)}
 
 
@@ -183,11 +183,20 @@ def _csv(columns: tuple[str, ...], rows: Iterable[list[object]]) -> Iterator[byt
         yield take(row)
 
 
+# A text cell starting with one of these is run as a formula by some spreadsheet (OWASP "CSV injection", plus
+# the newline and NUL that LibreOffice skips before one): it is written with a leading ' (tests/test_transfer.py).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
+
+
 def _cell(value: object) -> str:
+    """A CSV cell: a number as it is (``-1`` stays the number -1), a text that could start a formula after a
+    ``'``, any other JSON value (an object, a list) as its JSON text, None empty."""
     if value is None:
         return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return orjson.dumps(value).decode()  # a number literal, never a formula: -1, 1.5e-05
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _execution_row(record: JSONObject) -> list[object]:
@@ -276,6 +285,7 @@ def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportRepor
                 continue
             record = _record(text)
             kind, project, document = record["kind"], record["project"], record["document"]
+            check_depth(document, store.settings.max_json_depth, f"the {kind} document")
             if kind == "history":
                 task_id = record["taskId"]
                 if pending and (pending[0][1], pending[0][2]) != (project, task_id):
@@ -347,6 +357,8 @@ def _import_document(store: Storehouse, number: int, kind: str, project: str, gi
         raise InvalidBody(
             f"version must be a whole number (an exported document has one), got {given.get('version')!r}"
         )
+    if not 0 <= given["version"] <= MAX_VERSION:  # beyond it, the next write of the document could not be stored
+        raise InvalidBody(f"version must be between 0 and {MAX_VERSION}, got {given['version']}")
     load = load_task if kind == "task" else load_execution
     document = load(orjson.dumps(given), project, item)
     done = Outcome(number, "created", kind, project, item)
@@ -379,7 +391,7 @@ def _import_settings(store: Storehouse, number: int, project: str, given: JSONOb
             raise InvalidBody(f"unknown setting {name!r}; the settings are {', '.join(current)}")
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidBody(f"{name} must be a whole number, got {type_name(value)}")
-    stored = (store.settings.data_dir / "projects" / project / "settings.json").is_file()
+    stored = store.has_history_settings(project)
     if stored and {**current, **given} == current:
         return Outcome(number, "skipped", "settings", project, reason="the same settings are stored")
     store.set_history_settings(project, given)

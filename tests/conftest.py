@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
 import httpx
@@ -30,9 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Count every test marked ``attack`` (a reproduced attack on a real server or store): it held if it passed."""
-    report: pytest.TestReport = yield
+    report = yield
     marker = item.get_closest_marker("attack")
     if marker is not None and (report.when == "call" or report.failed):
         name = str(marker.args[0]) if marker.args else item.name
@@ -42,8 +44,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    lines = list(config.stash.get(SCORECARD, []))
-    attacks = config.stash.get(ATTACKS, {})
+    lines = [*config.stash[SCORECARD]]
+    attacks = config.stash[ATTACKS]
     if attacks:
         broke = sorted(name for name, held in attacks.items() if not held)
         lines.append(
@@ -96,6 +98,11 @@ async def http(store: Storehouse, settings: Settings) -> AsyncIterator[httpx.Asy
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
+
+
+def at(path: str, dir_fd: int | None) -> str:
+    """The path a FileIO primitive names: path itself, or path in the directory dir_fd (``open_directory``)."""
+    return path if dir_fd is None else os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
 
 
 def free_port() -> int:

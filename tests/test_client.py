@@ -32,6 +32,7 @@ from storehouse.errors import (
     NotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    ServiceUnavailable,
     StorehouseError,
     Unauthorized,
 )
@@ -40,7 +41,7 @@ from storehouse.queries import HistoryPage
 from storehouse.task_ops import TaskPage
 from tests.conftest import Server, free_port
 
-TOKEN = "s3cret"
+TOKEN = "s3cret-Token_client"  # serve refuses a token shorter than 16 characters
 METHODS = {"get", "put", "post", "patch", "delete"}
 
 
@@ -118,7 +119,7 @@ def test_every_operation_of_the_table_is_served(openapi: set[tuple[str, str]]) -
 
 
 def test_every_method_of_the_table_is_on_both_clients() -> None:
-    for name in {*OPERATIONS.values(), "iter_executions", "iter_tasks", "iter_history"}:
+    for name in {*OPERATIONS.values(), "iter_executions", "iter_tasks", "iter_history", "iter_projects"}:
         assert callable(getattr(Client, name)), name
         method = getattr(AsyncClient, name)
         if name == "export":  # a plain method, so that bad arguments raise at once (as in the library)
@@ -132,7 +133,7 @@ def test_client_methods_take_the_library_arguments_and_return_its_types() -> Non
         assert list(ours.parameters.values()) == list(theirs.parameters.values()), name
         if name != "export":  # a Generator here (close() it to end the stream early), an Iterator there
             assert ours.return_annotation == theirs.return_annotation, name
-    for name in {*OPERATIONS.values(), "iter_executions", "iter_tasks", "iter_history"}:
+    for name in {*OPERATIONS.values(), "iter_executions", "iter_tasks", "iter_history", "iter_projects"}:
         sync, sent = inspect.signature(getattr(Client, name)), inspect.signature(getattr(AsyncClient, name))
         assert list(sync.parameters.values()) == list(sent.parameters.values()), name
 
@@ -156,7 +157,7 @@ def test_executions_round_trip(client: Client, project: str) -> None:
     assert client.list_executions(project, status=[]).total == 2  # an empty list is no filter, as in the library
     stats = client.execution_stats(project)
     assert (stats["totalExecutions"], stats["completed"], stats["failed"], stats["totalCostUSD"]) == (2, 1, 1, 0.5)
-    [info] = [info for info in client.list_projects() if info.id == project]
+    [info] = [info for info in client.iter_projects() if info.id == project]
     assert info.execution_count == 2
     client.delete_execution(project, run["id"], if_match=2)
     with pytest.raises(NotFound, match=run["id"]):
@@ -304,6 +305,31 @@ def test_history_round_trip(client: Client, project: str) -> None:
         client.set_history_settings(project, {"historyTtlDays": 0})
 
 
+def test_projects_come_in_pages_and_iter_projects_goes_through_them(
+    server: Server, library: Storehouse, project: str
+) -> None:
+    for n in range(3):
+        library.create_execution(f"{project}-{n}", {"status": "completed"})
+    counting = CountingTransport()
+    with Client(server.url, transport=counting) as client:
+        everything = library.list_projects()
+        assert client.list_projects() == everything
+        page = client.list_projects(limit=2, offset=1)
+        assert (page.items, page.total) == (everything.items[1:3], everything.total)
+        sent = len(counting.requests)
+        assert list(client.iter_projects(limit=2)) == everything.items
+        assert len(counting.requests) - sent == (everything.total + 1) // 2  # a request a page
+    assert str(counting.requests[0].url).endswith("/api/projects")  # the defaults are not sent
+    assert counting.requests[1].url.params == httpx.QueryParams({"limit": "2", "offset": "1"})
+
+
+async def test_async_iter_projects_goes_through_every_page(aclient: AsyncClient, library: Storehouse) -> None:
+    everything = library.list_projects()
+    assert [info async for info in aclient.iter_projects(limit=1)] == everything.items
+    with pytest.raises(InvalidParameter, match="limit must be between 1 and 1000, got 0"):
+        await aclient.list_projects(limit=0)
+
+
 def test_reads_equal_the_library_reads(client: Client, library: Storehouse, project: str) -> None:
     for n in range(3):
         client.create_execution(project, name=f"run-{n}", status="failed" if n else "completed", taskId="T-1")
@@ -341,7 +367,7 @@ def test_each_error_code_maps_back_to_its_class(error: type[StorehouseError]) ->
     [
         (404, b'{"error": {"code": "gone_fishing", "message": "m"}}', NotFound, "gone_fishing", "m"),
         (408, b'{"error": {"code": "request_timeout", "message": "m"}}', StorehouseError, "request_timeout", "m"),
-        (503, b"Service Unavailable", StorehouseError, "internal", "HTTP 503 from GET http://h/api: Service Unavail"),
+        (503, b"Service Unavailable", ServiceUnavailable, "unavailable", "HTTP 503 from GET http://h/api: Service"),
         (502, b"<html>bad gateway</html>", StorehouseError, "internal", "HTTP 502 from GET http://h/api: <html>"),
         (401, b"", Unauthorized, "unauthorized", "HTTP 401 from GET http://h/api"),
     ],
@@ -550,7 +576,7 @@ async def test_async_executions_and_paging(aclient: AsyncClient, project: str) -
     seen = [item["id"] async for item in aclient.iter_executions(project, limit=2)]
     assert len(seen) == len(set(seen)) == 7
     assert (await aclient.execution_stats(project))["totalExecutions"] == 7
-    assert project in {info.id for info in await aclient.list_projects()}
+    assert project in {info.id for info in (await aclient.list_projects()).items}
     await aclient.delete_execution(project, run["id"], if_match=2)
     with pytest.raises(NotFound):
         await aclient.get_execution(project, run["id"])

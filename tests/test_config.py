@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from storehouse.config import DEFAULT_HOST, DEFAULT_PORT, Settings, is_loopback
+from storehouse.config import DEFAULT_HOST, DEFAULT_PORT, MAKE_A_TOKEN, Settings, check_token, is_loopback
 from storehouse.errors import InvalidParameter
 
 
@@ -99,3 +99,46 @@ def test_host_names_include_a_non_loopback_bind_host() -> None:
 )
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "names"),
+    [
+        ("127.0.0.2", {"127.0.0.2"}),
+        ("localhost", {"localhost"}),
+        ("::2", {"[::2]"}),
+        ("[::2]", {"[::2]"}),
+        ("0:0:0:0:0:0:0:1", {"[0:0:0:0:0:0:0:1]", "[::1]"}),
+        ("FE80::A", {"[fe80::a]"}),
+        ("Runs.Internal", {"runs.internal"}),
+    ],
+)
+def test_host_names_include_any_bound_address(host: str, names: set[str]) -> None:
+    assert names <= Settings(host=host).host_names
+
+
+def test_host_names_do_not_include_the_wildcard_addresses() -> None:
+    assert not {"0.0.0.0", "::", "[::]"} & Settings(host="::").host_names
+
+
+@pytest.mark.parametrize(
+    ("token", "problem"),
+    [
+        ("", "is made of whitespace"),
+        (" " * 20, "is made of whitespace"),
+        ("\t\n" * 10, "is made of whitespace"),
+        ("s3cret", "is 6 characters long, shorter than 16"),
+        ("a" * 15, "is 15 characters long, shorter than 16"),
+        (" " + "a" * 20, "starts or ends with whitespace"),
+    ],
+)
+def test_a_short_or_blank_token_is_refused_saying_how_to_make_one(token: str, problem: str) -> None:
+    with pytest.raises(InvalidParameter, match=problem) as refused:
+        check_token(token)
+    assert MAKE_A_TOKEN in refused.value.message
+    assert 'python -c "import secrets; print(secrets.token_urlsafe(32))"' in refused.value.message
+
+
+@pytest.mark.parametrize("token", [None, "a" * 16, "s3cret-Token_4c9e", "pass phrase with spaces"])
+def test_a_token_of_16_characters_or_more_is_accepted(token: str | None) -> None:
+    check_token(token)

@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from storehouse import InvalidParameter, Storehouse
 from storehouse.daily import percentile
-from storehouse.models import format_timestamp
+from storehouse.models import MAX_COST, MAX_TOKENS, format_timestamp
 from tests.http.test_executions import assert_error
 
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
@@ -99,3 +100,33 @@ async def test_http_serves_the_same_figures(http: httpx.AsyncClient, store: Stor
     assert answer.json()["days"][1]["byStatus"]["failed"] == 1
     for params in ({"days": "0"}, {"days": "x"}, {"until": "03/10/2026"}, {"other": "1"}):
         assert_error(await http.get("/api/projects/demo/executions/stats/daily", params=params), 400)
+
+
+async def test_daily_sums_past_64_bits_are_exact(http: httpx.AsyncClient, store: Storehouse) -> None:
+    # issue #13 item 7: ten runs of the highest cost (1e18 nano-dollars each) made SQLite's sum() raise: a 500
+    for _ in range(10):
+        store.create_execution("demo", startedAt="2026-03-10T10:00:00Z", status="completed", costUSD=MAX_COST)
+    folder = store.settings.data_dir / "projects" / "demo" / "executions"
+    big = {"input": MAX_TOKENS, "output": 0, "total": MAX_TOKENS}
+    for n in range(1030):  # 1,025 of the most tokens pass 2**63 - 1; copied in by hand, which is quicker
+        started = "2026-03-09T10:00:00Z" if n < 1024 else "2026-03-10T11:00:00Z"
+        (folder / f"big-{n:04d}.json").write_bytes(orjson.dumps({"startedAt": started, "tokenUsage": big}))
+    with Storehouse(store.settings.data_dir) as reopened:
+        days = reopened.daily_stats("demo", days=2, until="2026-03-10")["days"]
+    assert [day["runs"] for day in days] == [1024, 16]
+    assert days[0]["tokens"] == 1024 * MAX_TOKENS  # past a double's 2**53, still exact
+    assert (days[1]["tokens"], days[1]["costUSD"]) == (6 * MAX_TOKENS, 10 * MAX_COST)
+    answer = await http.get("/api/projects/demo/executions/stats/daily", params={"days": 2, "until": "2026-03-10"})
+    assert answer.status_code == 200
+    assert [day["tokens"] for day in answer.json()["days"]] == [1024 * MAX_TOKENS, 6 * MAX_TOKENS]
+
+
+def test_daily_tokens_past_2_63_saturate(store: Storehouse) -> None:
+    folder = store.settings.data_dir / "projects" / "demo" / "executions"
+    folder.mkdir(parents=True)
+    big = {"input": MAX_TOKENS, "output": 0, "total": MAX_TOKENS}
+    run = orjson.dumps({"startedAt": "2026-03-10T10:00:00Z", "tokenUsage": big})
+    for n in range(1025):
+        (folder / f"big-{n:04d}.json").write_bytes(run)
+    with Storehouse(store.settings.data_dir) as reopened:
+        assert reopened.daily_stats("demo", days=1)["days"][0]["tokens"] == (1 << 63) - 1

@@ -45,10 +45,10 @@ def test_cli_and_server_see_each_others_writes(server: Server, data_dir: Path) -
 
 
 def test_server_refuses_other_hosts_and_requires_token_when_set(data_dir: Path) -> None:
-    server = Server(data_dir, "--token", "s3cret")
+    server = Server(data_dir, "--token", "s3cret-Token_e2e0")
     try:
         assert httpx.get(f"{server.url}/api/projects").status_code == 401
-        authorized = {"Authorization": "Bearer s3cret"}
+        authorized = {"Authorization": "Bearer s3cret-Token_e2e0"}
         assert httpx.get(f"{server.url}/api/projects", headers=authorized).status_code == 200
         rebound = httpx.get(f"{server.url}/api/projects", headers={**authorized, "Host": "attacker.example"})
         assert rebound.status_code == 403

@@ -26,9 +26,9 @@ class RecordingIO(FileIO):
         if name == self.fail:
             raise OSError(self.error, os.strerror(self.error))
 
-    def open_new(self, path: str) -> int:
+    def open_new(self, path: str, dir_fd: int | None = None) -> int:
         self._maybe_fail("open_new")
-        return super().open_new(path)
+        return super().open_new(path, dir_fd)
 
     def write(self, fd: int, data: memoryview) -> int:
         self._maybe_fail("write")
@@ -38,9 +38,9 @@ class RecordingIO(FileIO):
         self._maybe_fail("fsync")
         super().fsync(fd)
 
-    def replace(self, source: str, target: str) -> None:
+    def replace(self, source: str, target: str, dir_fd: int | None = None) -> None:
         self._maybe_fail("replace")
-        super().replace(source, target)
+        super().replace(source, target, dir_fd)
 
 
 class ShortWriteIO(FileIO):

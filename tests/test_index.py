@@ -105,7 +105,7 @@ def test_project_copied_in_by_hand_appears_after_reopen(data_dir: Path) -> None:
     (executions_dir(data_dir, "copied") / "a.json").write_bytes(b'{"status": "failed"}')
     with Storehouse(data_dir) as store:
         assert [item["id"] for item in store.list_executions("copied").items] == ["a"]
-        assert "copied" in [project.id for project in store.list_projects()]
+        assert "copied" in [project.id for project in store.list_projects().items]
 
 
 def test_file_removed_by_hand_disappears_after_reopen(data_dir: Path) -> None:
@@ -343,6 +343,27 @@ def test_deep_offsets_from_anchors_match_one_big_page_before_and_after_changes(
         other.patch_execution("demo", victim, {"status": "completed", "costUSD": 0.0, "duration": 0})
         for status in (None, "failed", "completed"):
             check(status)
+
+
+def test_deep_pages_of_a_search_do_not_reuse_the_anchors_of_another_listing(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue #13 item 10: the anchors were keyed without q, so ?offset=600 then ?q=alpha&offset=600 (and any other
+    # filter added to ListQuery since) started the second page from the first listing's anchors
+    monkeypatch.setattr(index, "ANCHOR_EVERY", 4)
+    with Storehouse(data_dir) as store:
+        for n in range(40):
+            store.create_execution("demo", name=("alpha", "beta", "gamma")[n % 3], startedAt=at(n))
+        listings: list[dict[str, Any]] = [{}, {"q": "alpha"}, {"q": "ALPH"}, {"q": "beta"}]
+        listings.append({"q": "a", "sort": "startedAt"})
+        expected = {
+            str(query): [i["id"] for i in store.list_executions("demo", limit=1000, **query).items]
+            for query in listings
+        }
+        for offset in (4, 9, 13):
+            for query in listings:  # each after the others, so each would find the others' anchors
+                page = store.list_executions("demo", limit=2, offset=offset, **query)
+                assert [i["id"] for i in page.items] == expected[str(query)][offset : offset + 2], (query, offset)
 
 
 def test_repeated_pages_see_every_change_and_callers_cannot_spoil_them(data_dir: Path) -> None:

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from storehouse import Settings, Storehouse
 from storehouse.errors import InvalidBody
 from storehouse.ids import new_id
-from storehouse.models import dump_execution, load_execution, normalize_timestamp, validate_execution
+from storehouse.models import (
+    MAX_TOKENS,
+    MAX_VERSION,
+    dump_execution,
+    load_execution,
+    normalize_timestamp,
+    validate_execution,
+)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +83,12 @@ def test_bad_timestamp_is_refused(value: object) -> None:
         ({"tokenUsage": {"input": -1}}, "tokenUsage.input"),
         ({"tokenUsage": {"output": "3"}}, "tokenUsage.output"),
         ({"tokenUsage": {"input": 1 << 63}}, "tokenUsage.input"),
+        ({"tokenUsage": {"output": MAX_TOKENS + 1}}, "tokenUsage.output"),
+        ({"tokenUsage": {"total": MAX_TOKENS + 1}}, "tokenUsage.total"),
+        ({"tokenUsage": {"input": MAX_TOKENS, "output": 1}}, "tokenUsage"),  # the total it would default to
+        ({"steps": [{"tokenUsage": {"input": (1 << 63) - 1}}]}, "steps.0.tokenUsage.input"),
+        ({"version": MAX_VERSION + 1}, "version"),
+        ({"version": (1 << 63) - 1}, "version"),
         ({"tokenUsage": "many"}, "tokenUsage"),
         ({"costUSD": -1}, "costUSD"),
         ({"costUSD": "1"}, "costUSD"),
@@ -118,6 +131,19 @@ def test_token_usage_total_is_derived_from_input_and_output() -> None:
 
 def test_token_usage_total_given_is_kept() -> None:
     assert validate_execution({"tokenUsage": {"input": 3, "output": 4, "total": 10}})["tokenUsage"]["total"] == 10
+
+
+def test_token_counts_and_version_up_to_the_exact_json_maximum_are_kept() -> None:
+    usage = {"input": MAX_TOKENS, "output": 0, "total": MAX_TOKENS}
+    document = validate_execution({"tokenUsage": usage, "version": MAX_VERSION})
+    assert (document["tokenUsage"], document["version"]) == (usage, MAX_VERSION)
+    assert MAX_TOKENS == MAX_VERSION == 2**53 - 1  # a double holds every integer up to it: JS clients see it exactly
+
+
+def test_a_file_with_a_token_count_of_2_63_minus_1_is_refused_naming_the_field() -> None:
+    raw = orjson.dumps({"status": "completed", "tokenUsage": {"input": (1 << 63) - 1}})
+    with pytest.raises(InvalidBody, match=r"^tokenUsage\.input: .*9007199254740991"):
+        load_execution(raw, "demo", "old")
 
 
 def test_step_token_usage_total_is_derived() -> None:
@@ -181,7 +207,7 @@ EXECUTIONS = st.fixed_dictionaries(
         "input": JSON_VALUES,
         "metadata": st.dictionaries(st.text(max_size=8), JSON_VALUES, max_size=5),
         "tokenUsage": st.fixed_dictionaries(
-            {"input": st.integers(0, (1 << 62) - 1), "output": st.integers(0, (1 << 62) - 1)}
+            {"input": st.integers(0, MAX_TOKENS // 2), "output": st.integers(0, MAX_TOKENS // 2)}
         ),
         "duration": st.none() | st.integers(0, (1 << 63) - 1),
     }

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from storehouse.errors import (
 )
 from storehouse.fsio import FileIO
 from storehouse.index import SORTS
+from storehouse.models import MAX_TOKENS, MAX_VERSION
 
 
 def at(second: int) -> str:
@@ -419,6 +421,61 @@ def test_stats_of_a_project_count_only_that_project(store: Storehouse) -> None:
     assert (stats["totalExecutions"], stats["completed"], stats["failed"], stats["totalCostUSD"]) == (1, 1, 0, 1.0)
 
 
+def test_stats_of_runs_with_the_most_tokens_are_exact_past_64_bits_and_saturate_there(store: Storehouse) -> None:
+    # issue #13 item 7: 1,025 runs at the per-run maximum add up past 2**63 - 1 (SQLite's sum() raises there)
+    big = {"input": MAX_TOKENS, "output": 0, "total": MAX_TOKENS}
+    store.create_execution("demo", status="completed", tokenUsage={"input": 5, "output": 2}, duration=7)
+    runs = [store.create_execution("demo", status="failed", tokenUsage=big) for _ in range(3)]
+    assert store.execution_stats("demo")["totalTokens"] == 3 * MAX_TOKENS + 7  # exact beyond a double's 2**53
+    folder = store.settings.data_dir / "projects" / "demo" / "executions"
+    for n in range(1025):  # many more, copied in by hand (1,025 writes through the store would take seconds)
+        (folder / f"big-{n:04d}.json").write_bytes(orjson.dumps({"status": "completed", "tokenUsage": big}))
+    with Storehouse(store.settings.data_dir) as reopened:
+        stats = reopened.execution_stats("demo")
+        assert (stats["totalTokens"], stats["inputTokens"]) == ((1 << 63) - 1, (1 << 63) - 1)  # saturated
+        assert (stats["outputTokens"], stats["totalExecutions"]) == (2, 1029)
+        for run in runs:
+            reopened.delete_execution("demo", run["id"])
+        for n in range(1024):
+            reopened.delete_execution("demo", f"big-{n:04d}")
+        stats = reopened.execution_stats("demo")
+        assert (stats["totalTokens"], stats["inputTokens"]) == (MAX_TOKENS + 7, MAX_TOKENS + 5)  # exact again
+
+
+def test_a_file_holding_2_63_minus_1_tokens_is_skipped_and_named_by_check(data_dir: Path) -> None:
+    folder = data_dir / "projects" / "demo" / "executions"
+    folder.mkdir(parents=True)
+    for n in range(3):  # as an older storehouse (bounded at 2**63 - 1) could have written them
+        (folder / f"old-{n}.json").write_bytes(orjson.dumps({"tokenUsage": {"input": (1 << 63) - 1}}))
+    with Storehouse(data_dir) as store:
+        assert store.execution_stats("demo")["totalTokens"] == 0
+        assert store.list_executions("demo").total == 0
+        with pytest.raises(NotFound, match=r"tokenUsage\.input"):
+            store.get_execution("demo", "old-0")
+        assert sum("old-0.json: tokenUsage.input" in problem for problem in store.check().problems) == 1
+
+
+def test_a_write_past_the_highest_version_is_a_conflict_and_keeps_the_document(store: Storehouse) -> None:
+    # issue #13 item 8: one write past the maximum used to store a version no reader (nor the index) accepts
+    stamp = "2026-01-05T10:00:05.000Z"
+    document = {"id": "r", "status": "running", "version": MAX_VERSION, "createdAt": stamp, "updatedAt": stamp}
+    report = store.import_lines([orjson.dumps({"kind": "execution", "project": "demo", "document": document})])
+    assert report.count("created") == 1
+    writes: list[Callable[[], object]] = [
+        lambda: store.patch_execution("demo", "r", {"status": "completed"}),
+        lambda: store.put_execution("demo", "r", {"status": "completed"}, if_match=MAX_VERSION),
+    ]
+    for write in writes:
+        with pytest.raises(Conflict, match=f"is at version {MAX_VERSION}, and {MAX_VERSION} is the highest"):
+            write()
+    stored = store.get_execution("demo", "r")
+    assert (stored["version"], stored["status"]) == (MAX_VERSION, "running")
+    assert store.list_executions("demo").items[0]["status"] == "running"
+    assert store.check().problems == []
+    store.delete_execution("demo", "r", if_match=MAX_VERSION)  # the way out: delete, and create again at 1
+    assert store.create_execution("demo", id="r")["version"] == 1
+
+
 # -- record() ------------------------------------------------------------------------------------------
 
 
@@ -516,7 +573,7 @@ async def test_async_store_wraps_an_open_store(store: Storehouse) -> None:
     created = store.create_execution("demo")
     wrapped = AsyncStorehouse(store=store)
     assert (await wrapped.get_execution("demo", created["id"])) == created
-    assert [p.id for p in await wrapped.list_projects()] == ["demo"]
+    assert [p.id for p in (await wrapped.list_projects()).items] == ["demo"]
 
 
 # -- faults and sharing --------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from storehouse import (
     Settings,
     Storehouse,
 )
-from storehouse.models import JSONObject
+from storehouse.models import MAX_TOKENS, MAX_VERSION, JSONObject
 from storehouse.tasks import PRIORITY_RANK, STATUSES, TRANSITIONS, find_cycle, topological_order
 from tests.conftest import soak
 
@@ -1063,3 +1063,36 @@ def test_task_order_is_a_topological_order_of_a_chain_against_priority(store: St
         store.add_dependency(P, f"c{n - 1}", f"c{n}")  # c0 (low) depends on c1 ... on c3 (critical)
     store.create_task(P, id="free", title="t", priority="high")
     assert ids(store.task_order(P)) == ["c3", "c2", "free", "c1", "c0"]  # c2 and free tie: older first
+
+
+def test_a_task_write_past_the_highest_version_is_a_conflict_and_keeps_the_task(store: Storehouse) -> None:
+    # issue #13 item 8 for tasks: transitions, patches, puts and edges all move the version on by one
+    stamp = "2026-01-05T10:00:05.000Z"
+    task = {"id": "T-1", "title": "top", "version": MAX_VERSION, "createdAt": stamp, "updatedAt": stamp}
+    store.create_task(P, id="dep", title="dependency")
+    assert store.import_lines([orjson.dumps({"kind": "task", "project": P, "document": task})]).count("created") == 1
+    writes: list[Callable[[], object]] = [
+        lambda: store.transition_task(P, "T-1", "running"),
+        lambda: store.patch_task(P, "T-1", {"title": "again"}),
+        lambda: store.put_task(P, "T-1", {"title": "again"}, if_match=MAX_VERSION),
+        lambda: store.add_dependency(P, "T-1", "dep"),
+    ]
+    for write in writes:
+        with pytest.raises(Conflict, match=f"task T-1 of project {P} is at version {MAX_VERSION}, and"):
+            write()
+    stored = store.get_task(P, "T-1")
+    assert (stored["version"], stored["status"], stored["title"], stored["dependencies"]) == (
+        MAX_VERSION,
+        "pending",
+        "top",
+        [],
+    )
+    assert store.check().problems == []
+
+
+def test_project_metrics_of_runs_with_the_most_tokens_are_exact(store: Storehouse) -> None:
+    big = {"input": MAX_TOKENS, "output": MAX_TOKENS, "total": MAX_TOKENS}
+    for _ in range(3):  # 3 * 2**53 is past a double's exact integers, far from 64 bits
+        store.create_execution(P, status="completed", tokenUsage=big)
+    metrics = store.project_metrics(P)
+    assert (metrics["totalTokens"], metrics["totalExecutions"]) == (3 * MAX_TOKENS, 3)

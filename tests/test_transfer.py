@@ -294,6 +294,21 @@ BAD_LINES = [
     pytest.param([record("execution", without(RUN, "id"))], "the execution's id must be an id, got None", id="run-id"),
     pytest.param([record("execution", without(RUN, "version"))], "version must be a whole number", id="run-no-version"),
     pytest.param([record("execution", {**RUN, "version": "1"})], "version must be a whole number", id="run-version"),
+    pytest.param(  # the next write would pass 2**63 - 1: the file would be written but never read again (#13)
+        [record("execution", {**RUN, "version": (1 << 63) - 1})],
+        "version must be between 0 and 9007199254740991, got 9223372036854775807",
+        id="run-version-2**63-1",
+    ),
+    pytest.param(
+        [record("task", {**TASK, "version": 1 << 53})],
+        "version must be between 0 and 9007199254740991, got 9007199254740992",
+        id="task-version-2**53",
+    ),
+    pytest.param(
+        [record("execution", {**RUN, "tokenUsage": {"input": (1 << 63) - 1}})],
+        "tokenUsage.input: Input should be less than or equal to 9007199254740991",
+        id="run-tokens-2**63-1",
+    ),
     pytest.param(
         [record("execution", {**RUN, "projectId": "q"})],
         "projectId is 'q' in the document but the record is of 'p'",
@@ -746,3 +761,42 @@ def test_a_project_export_puts_settings_first_tasks_after_their_dependencies_and
         assert ids == sorted(set(ids))
     assert [entry_id for task, entry_id in history if task == "client"] == [1, 2, 3, 4, 5]  # 5 is back-filled
     assert seeded.list_history("demo", "client").entries[0]["id"] == 5  # a read goes by createdAt
+
+
+@pytest.mark.parametrize(
+    "text", ["=1+1", "+1", "-1", "@SUM(A1)", "\tTab", "\r=1", "\n=HYPERLINK(1)", "\x00=1", "-", "=", "'=already"]
+)
+def test_csv_neutralises_a_text_cell_that_could_start_a_formula(store: Storehouse, text: str) -> None:
+    store.create_execution("p", {"id": "r", "name": text, "status": "failed", "error": text})
+    _, row = csv_rows(b"".join(store.export("p", "executions", "csv")))
+    cells = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    expected = text if text.startswith("'") else "'" + text
+    assert (cells["name"], cells["error"]) == (expected, expected)
+
+
+def test_csv_keeps_number_cells_as_numbers_negative_or_not(store: Storehouse) -> None:
+    store.create_execution(
+        "p", {"id": "r", "status": "completed", "costUSD": 1.5e-05, "duration": 0, "tokenUsage": {"input": 0}}
+    )
+    _, row = csv_rows(b"".join(store.export("p", "executions", "csv")))
+    cells = dict(zip(EXECUTION_COLUMNS, row, strict=True))
+    assert (cells["costUSD"], cells["duration"], cells["inputTokens"]) == ("0.000015", "0", "0")
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, -(1 << 63)])
+def test_csv_writes_a_negative_number_as_a_number(value: int | float) -> None:
+    from storehouse.transfer import _cell
+
+    assert _cell(value) == str(value)
+    assert _cell(str(value)) == f"'{value}"  # the same characters as text are neutralised
+
+
+def test_csv_neutralises_cells_of_tasks_and_history_too(store: Storehouse) -> None:
+    store.create_task("p", {"id": "T-1", "title": "=cmd|' /C calc'!A0", "description": "@x", "tags": ["-t"]})
+    store.add_history("p", "T-1", [{"type": "log", "content": "+1"}])
+    header, row = csv_rows(b"".join(store.export("p", "tasks", "csv")))
+    cells = dict(zip(header, row, strict=True))
+    assert cells["title"] == "'=cmd|' /C calc'!A0"
+    assert cells["tags"] == "'-t"
+    header, row = csv_rows(b"".join(store.export("p", "history", "csv", task_id="T-1")))
+    assert dict(zip(header, row, strict=True))["content"] == "'+1"

@@ -41,10 +41,10 @@ from ..errors import (
 )
 from ..fsio import FileIO, is_temp_name, read_bytes, storage_error
 from ..ids import check_id, id_path, is_valid_id
-from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, IndexRow, ListQuery, Page
+from ..index import BUSY_TIMEOUT_MS, Change, FeedState, Index, IndexRow, ListQuery, Page, is_corruption
 from ..kinds import EXECUTION, Kind
 from ..locks import LockTable
-from ..models import JSONObject
+from ..models import MAX_VERSION, JSONObject
 from .base import BackupReport, Builder, CheckReport, Daily, Progress, ProjectInfo, ReindexReport
 
 T = TypeVar("T")
@@ -92,6 +92,11 @@ class FileBackend:
     def locks(self) -> LockTable:
         """The locks of this data directory (shared with the histories of its tasks)."""
         return self._locks
+
+    @property
+    def index(self) -> Index:
+        """The index of this data directory (its history tables are ``history_index``'s)."""
+        return self._index
 
     def close(self) -> None:
         self._index.close()
@@ -188,9 +193,9 @@ class FileBackend:
         """
         try:
             return operation()
-        except sqlite3.OperationalError:
-            raise  # busy, I/O error, out of descriptors: not damage
         except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise  # busy, I/O error, a value too big, a constraint: not damage (the index stays)
             log.warning("the index %s is damaged (%s); rebuilding it from the files", self._index.path, exc)
             with self._open_guard, self._locks.index_exclusive():
                 self._index.rebuild()
@@ -346,6 +351,7 @@ class FileBackend:
             current = self._read_current(path, project, item, kind)
             _check_version(current, if_match, project, item, kind)
             document = build(current)
+            _refuse_past_max_version(current, document, project, item, kind)
             data = kind.dump(document)
             if current is not None:
                 self._index.add_intent(opened.key, item)  # an update keeps its name: mark it in case we die
@@ -511,6 +517,7 @@ class FileBackend:
 
     def _check(self, progress: Progress | None = None) -> CheckReport:
         report = CheckReport()
+        refused_at: set[str] = set()
         for name in sorted(self._project_names()):
             counted = False
             for kind in self.kinds:
@@ -518,6 +525,7 @@ class FileBackend:
                     opened = self._project(name, create=False, kind=kind)
                 except InvalidRequest as refused:  # a symlink out of the data directory, at either level
                     report.problems.append(f"{name}: {refused.message}")
+                    refused_at |= {name, f"{name}/{kind.folder}"}
                     continue
                 if opened is None:
                     continue
@@ -525,7 +533,31 @@ class FileBackend:
                 counted = True
                 with self._locks.project_exclusive(name):
                     self._check_project(opened, report, progress)
+        report.problems += self._symlinks(refused_at)
         return report
+
+    def _symlinks(self, named: set[str]) -> list[str]:
+        """A problem for every symlink in ``projects/`` and directly in a project's directory (``executions``,
+        ``tasks``, ``history``, ``settings.json`` ...), wherever it leads: storehouse follows none of them.
+        Those already named (refused when opened, in ``named``) are left out; files inside the folders are
+        named by the checks of their kind."""
+        root = self.data_dir / "projects"
+        problems: list[str] = []
+        for name in sorted(os.listdir(root)):
+            if os.path.islink(root / name):
+                if name not in named:
+                    problems.append(f"{name}: the project directory is a symlink; storehouse does not follow it")
+                continue
+            try:
+                entries = sorted(os.listdir(root / name))
+            except (NotADirectoryError, FileNotFoundError):
+                continue
+            problems += [
+                f"{name}/{entry}: is a symlink; storehouse does not follow it"
+                for entry in entries
+                if f"{name}/{entry}" not in named and os.path.islink(root / name / entry)
+            ]
+        return problems
 
     def _check_project(self, project: _Project, report: CheckReport, progress: Progress | None) -> None:
         kind = project.kind
@@ -762,6 +794,20 @@ def _refuse_a_directory(path: Path, project: str, item: str, kind: Kind) -> None
         raise Conflict(
             f"{kind.noun} {item} of project {project} cannot be written or deleted: {path.name} is a directory, "
             "not a file; remove it by hand ('storehouse check' names it)"
+        )
+
+
+def _refuse_past_max_version(
+    current: JSONObject | None, document: JSONObject, project: str, item: str, kind: Kind
+) -> None:
+    """Conflict when a write would take a document past ``MAX_VERSION``: the file would hold a version no reader
+    accepts (tests/test_store.py::test_a_write_past_the_highest_version_is_a_conflict_and_keeps_the_document)."""
+    version = document.get("version")
+    if isinstance(version, int) and version > MAX_VERSION:
+        at = current["version"] if current is not None else version - 1
+        raise Conflict(
+            f"{kind.noun} {item} of project {project} is at version {at}, and {MAX_VERSION} is the highest a "
+            f"version can be, so it takes no further write; delete it and create it again to start over at 1"
         )
 
 

@@ -20,7 +20,7 @@ from ..ids import check_id
 from ..index import Page
 from ..models import JSONObject, JSONValue
 from ..queries import HistoryPage
-from ..store import RESERVED_IDS
+from ..store import DEFAULT_PROJECT_LIMIT, RESERVED_IDS, ProjectPage
 from ..task_ops import RESERVED_TASK_IDS, TaskPage
 from ..transfer import check_export
 
@@ -220,12 +220,11 @@ def _history_page(response: httpx.Response) -> HistoryPage:
     return HistoryPage(body["entries"], body["total"])
 
 
-def _projects(response: httpx.Response) -> list[ProjectInfo]:
+def _projects(response: httpx.Response) -> ProjectPage:
     names = [(field.name, _camel(field.name)) for field in dataclasses.fields(ProjectInfo)]
-    return [
-        ProjectInfo(**{name: item[key] for name, key in names if key in item})
-        for item in orjson.loads(response.content)["projects"]
-    ]
+    body = orjson.loads(response.content)
+    items = [ProjectInfo(**{name: item[key] for name, key in names if key in item}) for item in body["projects"]]
+    return ProjectPage(items, body["total"])
 
 
 def _dependency(response: httpx.Response) -> tuple[JSONObject, bool]:
@@ -302,8 +301,10 @@ class _Calls:
         return _Call("GET", f"{_project(project)}/executions/stats/daily", _whole, _query(days=days, until=until))
 
     @staticmethod
-    def list_projects() -> _Call[list[ProjectInfo]]:
-        return _Call("GET", "/api/projects", _projects)
+    def list_projects(limit: int, offset: int) -> _Call[ProjectPage]:
+        # sent only when not the default, so a server of an earlier release (which takes no parameter) answers
+        query = _query(limit=None if limit == DEFAULT_PROJECT_LIMIT else limit, offset=offset or None)
+        return _Call("GET", "/api/projects", _projects, query)
 
     @staticmethod
     def export(project: str, kind: str, format: str, filters: dict[str, JSONValue]) -> _Call[None]:
@@ -361,7 +362,7 @@ class _Calls:
 
     @staticmethod
     def prune_history(project: str) -> _Call[int]:
-        return _Call("POST", f"{_project(project)}/history/cleanup", _field("deleted"))
+        return _Call("POST", f"{_project(project)}/history/cleanup", _field("deleted"), content=b"{}")  # JSON: #13
 
     @staticmethod
     def history_settings(project: str) -> _Call[JSONObject]:

@@ -15,6 +15,7 @@ from ..daily import DEFAULT_DAYS
 from ..index import Page
 from ..models import JSONObject, JSONValue
 from ..queries import DEFAULT_HISTORY_LIMIT, DEFAULT_LIMIT, HistoryPage
+from ..store import DEFAULT_PROJECT_LIMIT, ProjectPage
 from ..task_ops import TaskPage
 from ._base import DEFAULT_URL, _Base, _check, _EventReader, _Lines
 from ._calls import T, _Call, _Calls, error_from_response
@@ -156,8 +157,18 @@ class AsyncClient(_Base):
     async def daily_stats(self, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
         return await self._send(_Calls.daily_stats(project, days, until))
 
-    async def list_projects(self) -> list[ProjectInfo]:
-        return await self._send(_Calls.list_projects())
+    async def list_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT, offset: int = 0) -> ProjectPage:
+        return await self._send(_Calls.list_projects(limit, offset))
+
+    async def iter_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT) -> AsyncGenerator[ProjectInfo, None]:
+        offset = 0
+        while True:
+            page = await self.list_projects(limit=limit, offset=offset)
+            for item in page.items:
+                yield item
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
 
     def export(
         self, project: str, kind: str = "project", format: str = "jsonl", **filters: JSONValue

@@ -15,6 +15,7 @@ from ..daily import DEFAULT_DAYS
 from ..index import Page
 from ..models import JSONObject, JSONValue
 from ..queries import DEFAULT_HISTORY_LIMIT, DEFAULT_LIMIT, HistoryPage
+from ..store import DEFAULT_PROJECT_LIMIT, ProjectPage
 from ..task_ops import TaskPage
 from ._base import DEFAULT_URL, _Base, _check, _EventReader, _Lines
 from ._calls import T, _Call, _Calls, error_from_response
@@ -160,9 +161,21 @@ class Client(_Base):
         (``YYYY-MM-DD``, UTC; default the day of the newest run): ``{"days": [...], "from", "to"}``."""
         return self._send(_Calls.daily_stats(project, days, until))
 
-    def list_projects(self) -> list[ProjectInfo]:
-        """Every project with executions, tasks or history: its execution count and cost, and its task count."""
-        return self._send(_Calls.list_projects())
+    def list_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT, offset: int = 0) -> ProjectPage:
+        """A page of the projects with executions, tasks or history, by id (each with its execution count and
+        cost, and its task count); ``total`` counts them all."""
+        return self._send(_Calls.list_projects(limit, offset))
+
+    def iter_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT) -> Generator[ProjectInfo, None, None]:
+        """Every project, page after page of ``limit`` by offset (a project created meanwhile shifts the pages:
+        one may then be missed or seen twice)."""
+        offset = 0
+        while True:
+            page = self.list_projects(limit=limit, offset=offset)
+            yield from page.items
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
+                return
 
     def export(
         self, project: str, kind: str = "project", format: str = "jsonl", **filters: JSONValue

@@ -16,13 +16,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..config import Settings
-from ..errors import MethodNotAllowed, NotFound, StorehouseError
+from ..errors import MethodNotAllowed, NotFound, ServiceUnavailable, StorehouseError
 from ..store import AsyncStorehouse, Storehouse
 from .events import ROUTES as EVENT_ROUTES
 from .executions import ROUTES as EXECUTION_ROUTES
 from .executions import json_response
 from .history import ROUTES as HISTORY_ROUTES
-from .middleware import BearerToken, BodyLimit, HostCheck
+from .middleware import BearerToken, BodyBudget, BodyLimit, CrossSiteCheck, HostCheck, SecurityHeaders
 from .openapi import build_openapi
 from .tasks import ROUTES as TASK_ROUTES
 from .transfer import ROUTES as TRANSFER_ROUTES
@@ -39,13 +39,16 @@ WEB = Path(__file__).resolve().parent.parent / "web"
 
 
 def error_response(error: StorehouseError) -> Response:
-    """The JSON form of an error: ``{"error": {"code", "message", ...details}}`` with the class's status."""
-    return json_response({"error": {**error.details, "code": error.code, "message": error.message}}, error.status)
+    """The JSON form of an error: ``{"error": {"code", "message", ...details}}`` with the class's status
+    (and ``Retry-After`` on a 503)."""
+    body = {"error": {**error.details, "code": error.code, "message": error.message}}
+    retry = {"Retry-After": str(error.retry_after)} if isinstance(error, ServiceUnavailable) else None
+    return json_response(body, error.status, retry)
 
 
 async def _storehouse_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StorehouseError)
-    if exc.status >= 500:
+    if exc.status >= 500 and not isinstance(exc, ServiceUnavailable):  # a 503 is a limit doing its job
         log.error("%s: %s", exc.code, exc.message)
     return error_response(exc)
 
@@ -86,10 +89,13 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
     async def docs_page(_: Request) -> Response:
         return FileResponse(WEB / "docs.html")
 
-    middleware = [Middleware(HostCheck, allowed=settings.host_names)]
+    middleware = [Middleware(HostCheck, allowed=settings.host_names), Middleware(CrossSiteCheck)]
     if settings.token:
         middleware.append(Middleware(BearerToken, token=settings.token))
     middleware.append(Middleware(BodyLimit, limit=settings.max_body_bytes))
+    # the bodies received at once: four of the largest, so large bodies arriving together cannot take the memory
+    middleware.append(Middleware(BodyBudget, budget=4 * settings.max_body_bytes))
+    middleware.insert(0, Middleware(SecurityHeaders))  # outermost: the checks' own errors carry them too
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

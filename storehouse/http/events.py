@@ -4,7 +4,8 @@ The stream opens with a ``ready`` event whose id is the position it follows from
 reconnects before any change still resumes from there), or a ``reset`` event when the ``Last-Event-ID`` it
 was given cannot be resumed. Then one event per change, ``event:`` its type and ``data:`` its JSON, with
 an id to resume from: a client that reconnects with ``Last-Event-ID`` gets exactly the changes it missed.
-A comment line every ``PING_SECONDS`` keeps proxies from closing a quiet stream.
+A comment line every ``PING_SECONDS`` keeps proxies from closing a quiet stream. A stream counts against
+``--max-streams`` (and ``--max-streams-per-peer``), not against the connections that answer requests.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..changes import ChangeBatch
+from ..errors import ServiceUnavailable
 from ..store import AsyncStorehouse
 from .executions import route
 from .params import QueryParameter, parse_query
+from .protocol import STREAM_EXTENSION
 
 PING_SECONDS = 15
 EVENT_PARAMETERS = (
@@ -35,6 +38,7 @@ EVENT_PARAMETERS = (
 
 async def follow(request: Request) -> Response:
     values = parse_query(request, EVENT_PARAMETERS)
+    _claim_stream(request)
     after = request.headers.get("last-event-id") or values.get("lastEventId") or None
     store: AsyncStorehouse = request.app.state.store
     project = request.path_params["projectId"]
@@ -45,6 +49,17 @@ async def follow(request: Request) -> Response:
         ping=PING_SECONDS,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _claim_stream(request: Request) -> None:
+    """Count this request against the server's event streams instead of its request slots (see
+    ``storehouse.http.protocol``); ServiceUnavailable (503, ``Retry-After: 5``) when the streams are all taken,
+    in all or from this address. Under another server (or in-process tests) there is nothing to claim."""
+    extension = request.scope.get("extensions", {}).get(STREAM_EXTENSION, {})
+    claim = extension.get("claim")
+    refusal = claim() if callable(claim) else None
+    if refusal is not None:
+        raise ServiceUnavailable(f"{refusal}; close a stream or retry in a moment", retry_after=5)
 
 
 async def _events(

@@ -15,7 +15,7 @@ from ..errors import InvalidBody
 from ..index import SORTS, STATUSES
 from ..models import JSONObject, type_name
 from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH
-from ..store import AsyncStorehouse
+from ..store import DEFAULT_PROJECT_LIMIT, AsyncStorehouse
 from .params import QueryParameter, if_match, integer, parse_query, read_json
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -165,9 +165,23 @@ async def daily_stats(request: Request) -> Response:
     return json_response(found)
 
 
+PROJECT_LIST_PARAMETERS = (
+    QueryParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_PROJECT_LIMIT},
+        "page size (the default is the largest: a caller that does not page sees up to that many)",
+    ),
+    QueryParameter(
+        "offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}, "projects to skip"
+    ),
+)
+
+
 async def list_projects(request: Request) -> Response:
-    parse_query(request, ())
-    projects = await _store(request).list_projects()
+    values = parse_query(request, PROJECT_LIST_PARAMETERS)
+    page = await _store(request).list_projects(
+        limit=integer(values, "limit", DEFAULT_PROJECT_LIMIT), offset=integer(values, "offset", 0)
+    )
     items = [
         {
             "id": p.id,
@@ -176,9 +190,9 @@ async def list_projects(request: Request) -> Response:
             "costUSD": p.cost_usd,
             "taskCount": p.task_count,
         }
-        for p in projects
+        for p in page.items
     ]
-    return json_response({"projects": items, "total": len(items)})
+    return json_response({"projects": items, "total": page.total})
 
 
 def _object(body: object) -> JSONObject:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -107,6 +108,12 @@ async def delete_entries(request: Request) -> Response:
 
 async def cleanup(request: Request) -> Response:
     parse_query(request, ())
+    # a write needs a JSON body, even one with nothing to say: a form or a no-cors fetch cannot send one (#13)
+    body = await read_json(request, request.app.state.settings.max_json_depth)
+    if body != {}:
+        raise InvalidBody(
+            f"the body of a cleanup must be the empty JSON object {{}}, got {orjson.dumps(body).decode()[:80]}"
+        )
     return json_response({"deleted": await _store(request).prune_history(request.path_params["projectId"])})
 
 

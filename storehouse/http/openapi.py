@@ -12,7 +12,7 @@ from ..history import TYPES
 from ..index import STATUSES
 from ..models import Execution, TokenUsage, _Model
 from .events import EVENT_PARAMETERS
-from .executions import DAILY_PARAMETERS, LIST_PARAMETERS
+from .executions import DAILY_PARAMETERS, LIST_PARAMETERS, PROJECT_LIST_PARAMETERS
 from .history import HISTORY_PARAMETERS
 from .openapi_tasks import MODELS as TASK_MODELS
 from .openapi_tasks import task_paths
@@ -40,6 +40,11 @@ class ExecutionSummary(_Model):
     cost_usd: float = Field(alias="costUSD")
     error: str | None
     tags: list[str]
+    truncated: list[str] | None = Field(
+        default=None,
+        description="the fields cut to fit a summary (name past 256 characters, error past 2,000, more than 50 "
+        "tags or a tag past 128 characters); absent when nothing was cut. The document keeps the whole text.",
+    )
 
 
 class ExecutionStats(_Model):
@@ -254,9 +259,10 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/projects": {
             "get": {
-                "summary": "List projects (with executions, tasks or history): run count, cost, task count",
+                "summary": "List projects (with executions, tasks or history) by id: run count, cost, task count",
                 "operationId": "listProjects",
-                "responses": {"200": ok("the projects", projects)},
+                "parameters": [_parameter(p) for p in PROJECT_LIST_PARAMETERS],
+                "responses": {"200": ok("a page of projects; total counts them all", projects), "400": errors["400"]},
             }
         },
         base: {
@@ -505,7 +511,8 @@ def _history_paths(
             "post": {
                 "summary": "Remove expired entries (and entries past the cap) from the files now",
                 "operationId": "cleanupHistory",
-                "responses": {"200": deleted, **errors},
+                "requestBody": body({"type": "object", "additionalProperties": False, "maxProperties": 0}),
+                "responses": {"200": deleted, **errors_with_body},
             },
         },
         "/api/projects/{projectId}/settings": {

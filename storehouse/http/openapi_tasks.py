@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..models import _Model
 from ..tasks import STATUSES, Dependency, Task, Transition
@@ -29,6 +29,11 @@ class TaskSummary(_Model):
     dependencies: list[Dependency]
     created_at: str
     updated_at: str
+    truncated: list[str] | None = Field(
+        default=None,
+        description="the fields cut to fit a summary (title and assignedTo past 256 characters, resultSummary "
+        "past 2,000, more than 50 tags or a tag past 128 characters); absent when nothing was cut",
+    )
 
 
 MODELS: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [

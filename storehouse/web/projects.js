@@ -3,7 +3,7 @@ import { api, formatCost, formatTime, h, path, statusBadge, withQuery } from "./
 import { STATUSES, avatar, duration, empty, icon, percent, projectHash, relative, runHash } from "./ui.js";
 
 export async function renderProjects(root, ctx) {
-  const { projects, total } = await api(path("projects"));
+  const { projects, total } = await allProjects(ctx);
   if (!ctx.current()) return;
   root.append(
     h(
@@ -57,6 +57,20 @@ export async function renderProjects(root, ctx) {
 }
 
 const RECENT = 8;
+const PROJECT_PAGE = 1000; // the largest page GET /api/projects gives
+
+// Every project, page after page (offset paging, by id): a directory with thousands still shows them all.
+async function allProjects(ctx) {
+  const projects = [];
+  let total = 0;
+  do {
+    const page = await api(withQuery(path("projects"), { limit: PROJECT_PAGE, offset: projects.length }));
+    projects.push(...page.projects);
+    total = page.total;
+    if (!page.projects.length || !ctx.current()) break;
+  } while (projects.length < total);
+  return { projects, total };
+}
 
 async function drawRecent(target, projects, navigate) {
   const pages = await Promise.all(

@@ -73,6 +73,12 @@ def page(browser: Browser) -> Iterator[Page]:
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    # Chromium logs a Content-Security-Policy violation as a console error; report each as one anyway, with
+    # what was refused, so a page the policy breaks fails its test (tests/browser/test_csp.py)
+    opened.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (e) => "
+        "console.error(`CSP violation: ${e.violatedDirective} refused ${e.blockedURI || 'inline'}`))"
+    )
     yield opened
     context.close()
     assert not errors, f"the page logged errors: {errors}"

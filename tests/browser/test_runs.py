@@ -224,7 +224,7 @@ def test_a_run_written_by_another_process_appears_without_a_reload(
 
 
 def test_a_server_with_a_token_asks_for_it_and_then_loads(browser: Browser, demo: Demo, shot: Shot) -> None:
-    secured = Server(demo.data_dir, "--token", "s3cret-token")
+    secured = Server(demo.data_dir, "--token", "s3cret-token-browser")
     # its own page: the first, refused requests are logged as console errors, which the page fixture forbids
     context = browser.new_context(viewport={"width": 1360, "height": 860})
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
@@ -236,7 +236,7 @@ def test_a_server_with_a_token_asks_for_it_and_then_loads(browser: Browser, demo
         expect(page.locator("#auth")).to_contain_text("This server needs a token")
         shot(page, "token")
 
-        page.locator('#auth input[name="token"]').fill("s3cret-token")
+        page.locator('#auth input[name="token"]').fill("s3cret-token-browser")
         page.locator('#auth button[type="submit"]').click()
         expect(page.locator('[data-project="demo"] .runs .value')).to_have_text(f"{len(demo.seeded.runs)}")
         page.locator('[data-project="demo"]').click()

@@ -60,9 +60,9 @@ async def test_failed_fsync_is_a_500_and_is_never_followed_by_a_rename(data_dir:
                 raise OSError(errno.EIO, "Input/output error")
             super().fsync(fd)
 
-        def replace(self, source: str, target: str) -> None:
+        def replace(self, source: str, target: str, dir_fd: int | None = None) -> None:
             calls.append("replace")
-            super().replace(source, target)
+            super().replace(source, target, dir_fd)
 
     disk = FailingFsync()
     store = Storehouse(backend=FileBackend(data_dir, io=disk))

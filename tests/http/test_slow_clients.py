@@ -16,7 +16,8 @@ from tests.conftest import Server
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[Server]:
-    running = Server(data_dir, "--request-timeout", "1", "--max-connections", "8")
+    # one peer may hold every connection here (--max-connections-per-peer), so the cap itself is what is tested
+    running = Server(data_dir, "--request-timeout", "1", "--max-connections", "8", "--max-connections-per-peer", "8")
     yield running
     running.stop()
 
@@ -91,6 +92,8 @@ def test_stalled_connections_beyond_the_cap_get_503_and_the_server_recovers(serv
         time.sleep(0.2)
         refused = httpx.get(f"{server.url}/api/projects", timeout=5)
         assert refused.status_code == 503
+        assert refused.json()["error"]["code"] == "unavailable"  # the JSON error form, not uvicorn's plain text
+        assert refused.headers["retry-after"] == "1"
     finally:
         for connection in stalled:
             connection.close()

@@ -481,7 +481,7 @@ def test_backup_of_an_empty_data_dir_into_an_empty_directory(
     assert main(["backup", str(dest), "--data-dir", str(data_dir)]) == 0
     assert "backed up 0 project(s)" in capsys.readouterr().out
     with Storehouse(dest) as copy:
-        assert copy.list_projects() == []
+        assert copy.list_projects().items == []
         assert copy.check().problems == []
 
 
@@ -622,11 +622,11 @@ class FailingDisk(FileIO):
         self.fault = fault
         self.calls = 0
 
-    def open_new(self, path: str) -> int:
+    def open_new(self, path: str, dir_fd: int | None = None) -> int:
         self.calls += self.fault == "eio"
         if self.calls > 1:
             raise OSError(errno.EIO, os.strerror(errno.EIO))
-        return super().open_new(path)
+        return super().open_new(path, dir_fd)
 
     def write(self, fd: int, data: memoryview) -> int:
         self.calls += self.fault == "enospc"

@@ -45,7 +45,7 @@ from storehouse.errors import InvalidBody, StorageError, StorageFull
 from storehouse.fsio import TEMP_SUFFIX, FileIO, storage_error
 from storehouse.http import create_app
 from storehouse.models import JSONObject, load_execution, summarize
-from tests.conftest import soak
+from tests.conftest import at, soak
 
 PROJECT = "p"
 PRIMITIVES = ("open_new", "write", "fsync", "replace", "unlink")
@@ -120,10 +120,10 @@ class FaultIO(FileIO):
         if failing and fault is not None:
             raise OSError(fault.error, os.strerror(fault.error))
 
-    def open_new(self, path: str) -> int:
-        self._enter("open_new", path)
-        fd = super().open_new(path)
-        self._temps[os.fstat(fd).st_ino] = path
+    def open_new(self, path: str, dir_fd: int | None = None) -> int:
+        self._enter("open_new", at(path, dir_fd))
+        fd = super().open_new(path, dir_fd)
+        self._temps[os.fstat(fd).st_ino] = at(path, dir_fd)
         return fd
 
     def write(self, fd: int, data: memoryview) -> int:
@@ -134,13 +134,13 @@ class FaultIO(FileIO):
         self._enter("fsync", "<directory>", fd)
         super().fsync(fd)
 
-    def replace(self, source: str, target: str) -> None:
-        self._enter("replace", target)
-        super().replace(source, target)
+    def replace(self, source: str, target: str, dir_fd: int | None = None) -> None:
+        self._enter("replace", at(target, dir_fd))
+        super().replace(source, target, dir_fd)
 
-    def unlink(self, path: str) -> None:
-        self._enter("unlink", path)
-        super().unlink(path)
+    def unlink(self, path: str, dir_fd: int | None = None) -> None:
+        self._enter("unlink", at(path, dir_fd))
+        super().unlink(path, dir_fd)
 
 
 # -- the operations under test ---------------------------------------------------------------------------
@@ -306,7 +306,7 @@ def index_mismatches(store: Storehouse, data_dir: Path) -> list[str]:
     got = {key: stats[key] for key in expected}
     if got != expected or abs(stats["totalCostUSD"] - sum(d["costUSD"] for d in documents.values())) > 1e-9:
         problems.append(f"stats: {stats}, files say {expected}")
-    counts = {info.id: info.execution_count for info in store.list_projects()}
+    counts = {info.id: info.execution_count for info in store.list_projects().items}
     if counts.get(PROJECT, 0) != len(documents):
         problems.append(f"projects: {counts}, files: {len(documents)}")
     return problems
@@ -667,7 +667,9 @@ class RetryingFsyncIO(FaultIO):
     """PLANTED BUG: replace_durably retries a failed fsync and then renames (Linux may have dropped the
     pages the first fsync failed to write, and report the retry as a success)."""
 
-    def replace_durably(self, path: Path, data: bytes) -> os.stat_result:
+    def replace_durably(self, path: Path, data: bytes, dir_fd: int | None = None) -> os.stat_result:
+        if dir_fd is not None:  # the bug is planted in document writes (WRITES_ONLY)
+            return super().replace_durably(path, data, dir_fd)
         temp = f"{path.parent}/.{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
         try:
             fd = self.open_new(temp)
@@ -696,7 +698,9 @@ class RetryingFsyncIO(FaultIO):
 class LeakyIO(FaultIO):
     """PLANTED BUG: replace_durably forgets to remove its temp file when a step fails."""
 
-    def replace_durably(self, path: Path, data: bytes) -> os.stat_result:
+    def replace_durably(self, path: Path, data: bytes, dir_fd: int | None = None) -> os.stat_result:
+        if dir_fd is not None:  # the bug is planted in document writes (WRITES_ONLY)
+            return super().replace_durably(path, data, dir_fd)
         temp = f"{path.parent}/.{path.name}.{os.getpid()}.{os.urandom(4).hex()}{TEMP_SUFFIX}"
         try:
             fd = self.open_new(temp)

@@ -12,11 +12,14 @@ set on a final status, ``version`` + 1 per write, merge patch where ``null`` rem
 sort key with ties broken by id; stats as sums over the documents. Every answer (documents, versions, errors,
 pages, totals, cursors, stats, projects, the files on disk) is compared with it; the harness counts the
 divergences and must see none. A second, cheaper model run pages deep into 1,200 executions (offsets past the
-index's anchors, cursors to the end) with writes in between.
+index's anchors, cursors to the end) with writes in between, and asks pairs of deep pages whose listings differ in
+one field only (a cache keyed on less than the whole listing answers the second with the first's rows). Both
+draw every filter of a listing (status, taskId, tag, the startedAt bounds, q, sort); a test keeps them in step
+with the store's ``ListQuery``.
 
 Each goes red on a bug planted for the test (a patch that keeps the version, a page that skips a row, a deep
-offset that lands one row off). The bugs the harness found in storehouse (an offset beyond 64 bits, stats sums
-past 64 bits) are fixed, and each has a test of its own at the end.
+offset that lands one row off, deep anchors that ignore q). The bugs the harness found in storehouse (an offset
+beyond 64 bits, stats sums past 64 bits) are fixed, and each has a test of its own at the end.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +44,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 import storehouse.executions
+import storehouse.index
 import storehouse.store
 from storehouse import (
     Conflict,
@@ -54,6 +58,7 @@ from storehouse import (
     StorehouseError,
 )
 from storehouse.index import Index, ListQuery, Page
+from storehouse.models import MAX_TOKENS
 from tests.conftest import soak
 
 MAX_EXAMPLES = 150
@@ -92,6 +97,9 @@ BOUNDS = {  # startedAfter / startedBefore
     "2026-01-05T10:00:05.200Z": "2026-01-05T10:00:05.200Z",
     "2026-01-06T01:00:00+01:00": "2026-01-06T00:00:00.000Z",
 }
+# q: an id prefix or a name substring, ASCII letters in either case (README "List parameters"); "%" and "_" are
+# LIKE's wildcards in SQL and must match only themselves
+SEARCHES = ("a", "A", "TRI", "iag", "sum", "VIEW", "d-", "E.2", "0", "%", "_", "zz")
 CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 STEP_FIELDS = ("id", "name", "agent", "status", "startedAt", "completedAt", "tokenUsage", "costUSD", "input",
                "output", "error")  # fmt: skip
@@ -179,6 +187,19 @@ patches = st.fixed_dictionaries(
         "note": json_values,
     },
 )
+
+
+# Every field of a listing, drawn (test_the_model_lists_by_every_filter_of_the_store keeps it so)
+LISTING_FIELDS: dict[str, st.SearchStrategy[Any]] = {
+    "statuses": st.lists(st.sampled_from(STATUSES), max_size=3, unique=True).map(tuple),
+    "task_id": st.none() | st.sampled_from(TASKS),
+    "tag": st.none() | st.sampled_from(TAGS),
+    "started_after": st.none() | st.sampled_from(sorted(BOUNDS)),
+    "started_before": st.none() | st.sampled_from(sorted(BOUNDS)),
+    "sort": st.sampled_from(SORTS),
+    "search": st.none() | st.sampled_from(SEARCHES),
+    "comma_separated": st.booleans(),
+}
 
 
 def sometimes(wrong: tuple[Doc, ...]) -> st.SearchStrategy[Doc | None]:
@@ -300,6 +321,7 @@ class Listing:
     started_after: str | None = None
     started_before: str | None = None
     sort: str = "-startedAt"
+    search: str | None = None  # q
     comma_separated: bool = False
 
     def select(self, documents: dict[str, Doc]) -> list[Doc]:
@@ -312,6 +334,7 @@ class Listing:
             and (self.tag is None or self.tag in document["tags"])
             and (after is None or document["startedAt"] >= after)
             and (before is None or document["startedAt"] < before)
+            and (self.search is None or found_by(self.search, document))
         ]
         found.sort(key=self.key, reverse=self.sort.startswith("-"))
         return [{name: document[name] for name in SUMMARY_FIELDS} for document in found]
@@ -334,7 +357,22 @@ class Listing:
             "started_after": self.started_after,
             "started_before": self.started_before,
             "sort": self.sort,
+            "q": self.search,
         }
+
+
+def ascii_lower(text: str) -> str:
+    """Lower case for ASCII letters only, as SQLite's lower() and LIKE fold them (README: "ASCII letters in either
+    case"); ``str.lower`` would fold other letters too."""
+    return text.translate({code: code + 32 for code in range(ord("A"), ord("Z") + 1)})
+
+
+def found_by(search: str, document: Doc) -> bool:
+    """Whether q finds a run: its id starts with q, or its name contains q, ASCII letters in either case."""
+    name = document["name"]
+    return ascii_lower(document["id"]).startswith(ascii_lower(search)) or (
+        isinstance(name, str) and ascii_lower(search) in ascii_lower(name)
+    )
 
 
 def model_stats(documents: dict[str, Doc]) -> Doc:
@@ -595,16 +633,7 @@ class StoreModel(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        listing=st.builds(
-            Listing,
-            statuses=st.lists(st.sampled_from(STATUSES), max_size=3, unique=True).map(tuple),
-            task_id=st.none() | st.sampled_from(TASKS),
-            tag=st.none() | st.sampled_from(TAGS),
-            started_after=st.none() | st.sampled_from(sorted(BOUNDS)),
-            started_before=st.none() | st.sampled_from(sorted(BOUNDS)),
-            sort=st.sampled_from(SORTS),
-            comma_separated=st.booleans(),
-        ),
+        listing=st.builds(Listing, **LISTING_FIELDS),
         limit=st.integers(1, 7),
         by_cursor=st.booleans(),
     )
@@ -676,7 +705,7 @@ class StoreModel(RuleBasedStateMachine):
         for project in PROJECTS:
             found = self.call(None, functools.partial(store.execution_stats, project), f"stats {project}")
             self.same(found, model_stats(self.documents[project]), f"stats {project}")
-        listed = self.call(None, store.list_projects, "list projects")
+        listed = self.call(None, lambda: store.list_projects().items, "list projects")  # two projects: one page
         expected = [
             (p, len(self.documents[p]), max((d["startedAt"] for d in self.documents[p].values()), default=None))
             for p in sorted(self.existing)
@@ -763,6 +792,19 @@ def test_the_store_agrees_with_the_model(tmp_path: Path, scorecard: Callable[[st
 
 DEEP_EXECUTIONS = 1_200  # more than two ANCHOR_EVERY (500) of one listing: deep offsets start from anchors
 DEEP_OPERATIONS = 600
+DEEP_NAMES = ("alpha", "beta", "Alphabet", None)
+# How the deep model draws each field of a listing: every filter of Listing (so every filter of ListQuery, see
+# test_the_model_lists_by_every_filter_of_the_store) is drawn, alone or with the others
+DEEP_CHOICES: dict[str, Callable[[random.Random], Any]] = {
+    "statuses": lambda rng: tuple(rng.sample(STATUSES, rng.choice((0, 0, 1, 2)))),
+    "task_id": lambda rng: rng.choice((None, None, *TASKS)),
+    "tag": lambda rng: rng.choice((None, None, *TAGS)),
+    "started_after": lambda rng: rng.choice((None, None, None, *sorted(BOUNDS))),
+    "started_before": lambda rng: rng.choice((None, None, None, *sorted(BOUNDS))),
+    "sort": lambda rng: rng.choice(SORTS),
+    "search": lambda rng: rng.choice((None, None, "alpha", "ALP", "bet", "r0001", "n")),
+    "comma_separated": lambda rng: rng.random() < 0.5,
+}
 
 
 @dataclass
@@ -801,6 +843,7 @@ def deep_pages(store: Storehouse, tally: DeepTally, operations: int, seed: int) 
             "startedAt": rng.choice(sorted(STARTS)),
             "taskId": rng.choice((*TASKS, None)),
             "tags": rng.sample(TAGS, rng.randint(0, 2)),
+            "name": rng.choice(DEEP_NAMES),
         }
         before = now_ms()
         document = store.put_execution("deep", item, body)
@@ -821,12 +864,23 @@ def deep_pages(store: Storehouse, tally: DeepTally, operations: int, seed: int) 
             else:
                 write(item if rng.random() < 0.7 else f"n{tally.writes:05d}")
             continue
-        listing = Listing(
-            statuses=tuple(rng.sample(STATUSES, rng.choice((0, 0, 1, 2)))),
-            task_id=rng.choice((None, None, *TASKS)),
-            tag=rng.choice((None, None, *TAGS)),
-            sort=rng.choice(SORTS),
-        )
+        if rng.random() < 0.15:
+            # a pair: a deep page of the whole listing, then the same page with one field of the listing changed. A
+            # cache (of pages or of anchors) keyed on less than the whole listing answers the second with the
+            # first's rows (issue #13 item 10: the anchors ignored q)
+            changed = rng.choice([name for name in DEEP_CHOICES if name != "comma_separated"])
+            first = second = Listing(sort=rng.choice(SORTS))
+            while second == first:
+                second = replace(first, **{changed: DEEP_CHOICES[changed](rng)})
+            offset = rng.randint(500, len(documents))
+            for listing in (first, second):
+                expected = listing.select(documents)
+                page = store.list_executions("deep", **listing.arguments(), limit=7, offset=offset)
+                tally.pages += 1
+                same(page.items, expected[offset : offset + 7], f"{listing} limit=7 offset={offset} (a pair): items")
+                same(page.total, len(expected), f"{listing} (a pair): total")
+            continue
+        listing = Listing(**{name: choose(rng) for name, choose in DEEP_CHOICES.items()})
         expected = listing.select(documents)
         limit = rng.choice((1, 7, 50, 200))
         what = f"{listing} limit={limit}"
@@ -897,6 +951,13 @@ def plant(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
                 return None if found is None else (found[0], found[1] - 1)  # the bug: the anchor's position is off
 
             monkeypatch.setattr(Index, "_anchor", anchor_one_off)
+        elif bug == "the anchors ignore q":  # issue #13 item 10, as it was: the anchor cache was keyed without q
+            real_replace = replace
+
+            def key_without_search(query: ListQuery, **changes: Any) -> ListQuery:
+                return real_replace(query, search=None, **changes)
+
+            monkeypatch.setattr(storehouse.index, "replace", key_without_search)
         else:
             raise AssertionError(bug)
 
@@ -919,7 +980,7 @@ def test_an_offset_beyond_64_bits_is_an_invalid_parameter(store: Storehouse) -> 
 
 
 def test_stats_stay_exact_when_token_sums_pass_64_bits(store: Storehouse) -> None:
-    biggest = (1 << 63) - 1  # the largest count a run may carry (models.MAX_INT)
+    biggest = MAX_TOKENS  # the largest count a run may carry; 1,025 of them pass 64 bits (tests/test_store.py)
     store.put_execution("alpha", "small", {"status": "completed", "tokenUsage": {"input": 3, "output": 4}})
     for item in ("big-1", "big-2"):
         store.put_execution("alpha", item, {"status": "completed", "tokenUsage": {"input": biggest, "output": 0}})
@@ -927,6 +988,22 @@ def test_stats_stay_exact_when_token_sums_pass_64_bits(store: Storehouse) -> Non
         store.delete_execution("alpha", item)
     stats = store.execution_stats("alpha")
     assert (stats["inputTokens"], stats["outputTokens"], stats["totalTokens"]) == (3, 4, 7), stats
+
+
+def test_the_model_lists_by_every_filter_of_the_store() -> None:
+    # a filter added to ListQuery must be added to the model's Listing, and drawn by both models' listing steps
+    paging = {"limit", "offset", "cursor"}
+    assert {field.name for field in fields(ListQuery)} - paging <= {field.name for field in fields(Listing)}
+    assert set(DEEP_CHOICES) == {field.name for field in fields(Listing)}
+    assert set(LISTING_FIELDS) == {field.name for field in fields(Listing)}
+
+
+def test_deep_pages_go_red_when_the_anchors_ignore_q(fast_store: Storehouse, plant: Callable[[str], None]) -> None:
+    plant("the anchors ignore q")
+    tally = DeepTally()
+    with pytest.raises(Divergence):
+        deep_pages(fast_store, tally, DEEP_OPERATIONS, seed=1)
+    assert tally.divergences == 1
 
 
 def test_deep_pages_go_red_when_a_deep_offset_lands_one_row_off(

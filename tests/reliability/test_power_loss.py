@@ -55,7 +55,7 @@ from storehouse.backends import FileBackend
 from storehouse.errors import InvalidBody, NotFound
 from storehouse.fsio import FileIO
 from storehouse.models import JSONObject, load_execution
-from tests.conftest import soak
+from tests.conftest import at, soak
 
 PROJECTS = ("alpha", "beta", "gamma")
 WORKLOADS = 2  # seeded workloads of the fast tier; soak runs (STOREHOUSE_SOAK) and --trials multiply them
@@ -93,10 +93,10 @@ class Journal(FileIO):
         self._new_dirs: list[Path] = []  # what the make_dirs in progress is about to create
         self._made: set[Path] = set()
 
-    def open_new(self, path: str) -> int:
-        fd = super().open_new(path)
+    def open_new(self, path: str, dir_fd: int | None = None) -> int:
+        fd = super().open_new(path, dir_fd)
         self._files[fd] = len(self.ops)
-        self.ops.append(Op("open_new", path=os.path.normpath(path), file=len(self.ops)))
+        self.ops.append(Op("open_new", path=os.path.normpath(at(path, dir_fd)), file=len(self.ops)))
         return fd
 
     def write(self, fd: int, data: memoryview) -> int:
@@ -111,13 +111,15 @@ class Journal(FileIO):
         else:
             self.ops.append(Op("fsync", file=self._files[fd]))
 
-    def replace(self, source: str, target: str) -> None:
-        super().replace(source, target)
-        self.ops.append(Op("replace", path=os.path.normpath(source), target=os.path.normpath(target)))
+    def replace(self, source: str, target: str, dir_fd: int | None = None) -> None:
+        super().replace(source, target, dir_fd)
+        self.ops.append(
+            Op("replace", path=os.path.normpath(at(source, dir_fd)), target=os.path.normpath(at(target, dir_fd)))
+        )
 
-    def unlink(self, path: str) -> None:
-        super().unlink(path)
-        self.ops.append(Op("unlink", path=os.path.normpath(path)))
+    def unlink(self, path: str, dir_fd: int | None = None) -> None:
+        super().unlink(path, dir_fd)
+        self.ops.append(Op("unlink", path=os.path.normpath(at(path, dir_fd))))
 
     def fsync_dir(self, directory: Path) -> None:
         self._note_new_dirs(directory)

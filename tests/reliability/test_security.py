@@ -603,17 +603,20 @@ def host_corpus(port: int) -> list[Req]:
     return requests
 
 
-def cross_site_corpus() -> list[Req]:
-    """Writes a web page on another origin could send without a CORS preflight: refused with 415.
+def cross_site_corpus(port: int) -> list[Req]:
+    """Requests a web page on another origin could make: refused with 403 on /api, whatever they name.
 
-    What the server does with ``Origin``: nothing. It neither checks it nor answers with CORS headers
-    (every answer is checked for ``Access-Control-Allow-Origin``), so a page on another origin can send only
-    "simple" requests (a form or ``text/plain`` body, which the 415 below refuses) and cannot read any answer;
-    a JSON write or a DELETE needs a preflight, and the preflight (OPTIONS) gets a 405 without CORS headers,
-    so the browser never sends it. A page that rebinds its own name to 127.0.0.1 is same-origin, and the Host
-    check (403) stops it. Non-browser clients can forge Origin anyway, so checking it would add little.
+    ``CrossSiteCheck`` refuses a request to /api that carries ``Sec-Fetch-Site: cross-site`` or ``same-site``,
+    or an ``Origin`` that is not the server's own (``http://<Host>``; ``null`` too): so a form post, a beacon, a
+    ``no-cors`` fetch or a preflight from another page gets 403, and a cross-site read (``<object>``,
+    ``<link rel=prefetch>``) gets the same 403 for an id that exists as for one that does not (no existence
+    oracle). Nothing answers with CORS headers (every answer is checked for ``Access-Control-Allow-Origin``).
+    Without those marks (curl, an older browser without ``Sec-Fetch-*`` on a same-origin request), every write
+    still needs a JSON body: the "simple" bodies a form can send get 415, ``cleanup`` included. A page that
+    rebinds its own name to 127.0.0.1 is same-origin, and the Host check (403) stops it.
     """
     origin = ("Origin", "http://evil.example")
+    own = ("Origin", f"http://127.0.0.1:{port}")
     form = b"name=hostile&status=running"
     bodies = [
         ("text/plain", BODY),
@@ -633,25 +636,67 @@ def cross_site_corpus() -> list[Req]:
         ("POST", "/api/projects/demo/executions"),
         ("PUT", "/api/projects/demo/executions/cross-site"),
         ("PATCH", "/api/projects/demo/executions/run-1"),
+        ("POST", "/api/projects/demo/history/cleanup"),
+    ]
+    marks: list[tuple[str, tuple[tuple[str, str], ...], int, str]] = [  # (label, headers, status, code)
+        ("Origin", (origin,), 403, "forbidden"),
+        ("Origin null", (("Origin", "null"),), 403, "forbidden"),
+        ("Sec-Fetch-Site cross-site", (("Sec-Fetch-Site", "cross-site"),), 403, "forbidden"),
+        ("Sec-Fetch-Site same-site", (("Sec-Fetch-Site", "same-site"),), 403, "forbidden"),
+        ("own Origin", (own, ("Sec-Fetch-Site", "same-origin")), 415, "unsupported_media_type"),
+        ("no marks", (), 415, "unsupported_media_type"),
     ]
     requests = [
         req(
-            f"cross-site {kind}",
+            f"cross-site {kind} ({label})",
             method,
             target,
-            {415},
-            "unsupported_media_type",
+            {status},
+            code,
             body=body,
-            headers=(origin,) if kind is None else (origin, ("Content-Type", kind)),
+            headers=headers if kind is None else (*headers, ("Content-Type", kind)),
         )
+        for label, headers, status, code in marks
         for kind, body in bodies
         for method, target in targets
     ]
+    for label, headers, _, _ in marks[:4]:  # a JSON write from another site is refused too (the preflight is)
+        for method, target in targets:
+            requests.append(
+                req(f"cross-site JSON write ({label})", method, target, {403}, "forbidden", headers=headers)
+            )
     preflight = (origin, ("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "content-type"))
     for target in ("/api/projects/demo/executions", "/api/projects/demo/executions/run-1", "/api/projects"):
-        requests.append(req("CORS preflight", "OPTIONS", target, {405}, "method_not_allowed", headers=preflight))
+        requests.append(req("CORS preflight", "OPTIONS", target, {403}, "forbidden", headers=preflight))
+        requests.append(req("preflight, no Origin", "OPTIONS", target, {405}, "method_not_allowed"))
+    oracle = [  # an id that exists and ids that do not: the same 403
+        "/api/projects/demo/executions/run-1",
+        "/api/projects/demo/executions/no-such-run",
+        "/api/projects/nowhere/executions",
+        "/api/projects/demo/tasks/no-such-task",
+        "/api/projects/demo/history",
+        "/api/projects/demo/events",
+        "/api/projects",
+    ]
+    for label, headers, _, _ in marks[:4]:
+        for target in oracle:
+            requests.append(req(f"cross-site read ({label})", "GET", target, {403}, "forbidden", headers=headers))
+    for label, headers in (
+        ("own Origin", (own,)),
+        ("Sec-Fetch-Site same-origin", (("Sec-Fetch-Site", "same-origin"),)),
+        ("Sec-Fetch-Site none", (("Sec-Fetch-Site", "none"),)),
+    ):
+        requests.append(
+            req(f"read, {label} (control)", "GET", "/api/projects/demo/executions/run-1", {200}, headers=headers)
+        )
     requests.append(
-        req("read with a foreign Origin (control)", "GET", "/api/projects/demo/executions", {200}, headers=(origin,))
+        req(
+            "page with a foreign Origin (control)",
+            "GET",
+            "/",
+            {200},
+            headers=(origin, ("Sec-Fetch-Site", "cross-site")),
+        )
     )
     return requests
 
@@ -887,7 +932,7 @@ async def test_hostile_corpus_against_real_servers_touches_nothing_outside_the_d
                 *body_corpus(tmp_path),
                 *symlink_corpus(),
                 *host_corpus(plain.port),
-                *cross_site_corpus(),
+                *cross_site_corpus(plain.port),
                 *size_corpus(),
                 *json_corpus(),
             ]

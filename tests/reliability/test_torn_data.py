@@ -66,6 +66,7 @@ import pytest
 
 import storehouse.backends.files
 import storehouse.history
+import storehouse.history_index
 from storehouse import Settings, Storehouse
 from storehouse.backends import FileBackend
 from storehouse.backends.base import CheckReport, Progress
@@ -698,6 +699,7 @@ class TornLogs(Seen):
     appended: int = 0  # appends to damaged logs, each read back
     tails_cut: int = 0  # of those, to a log with a torn tail, which the append cut off
     deleted: int = 0
+    kept_aside: set[str] = field(default_factory=set)  # logs with damaged lines a delete set aside
 
     @property
     def should_name(self) -> set[str]:
@@ -941,6 +943,8 @@ async def delete_logs(seen: TornLogs, client: httpx.AsyncClient, project: str, t
                 f"DELETE {url}: {answer.status_code} {answer.text[:200]}, {len(log.entries)} held"
             )
             continue
+        if log.damaged:  # a file with a line that is not an entry is never rewritten: it stays aside (#13)
+            seen.kept_aside.add(f"{task}.jsonl")
         seen.logs[task] = Log([])
         seen.deleted += 1
         await read_log_pages(seen, client, url, {}, [], limit=100)
@@ -974,7 +978,7 @@ async def run_history(
     if (named := named_logs(store.check(), project)) != still:
         seen.wrong_answers.append(f"after the appends check named {sorted(named)}, not {sorted(still)}")
     # 4. the clean-up finds nothing expired and no task past its cap, and no read changes
-    answer = await ask(seen, http, "POST", f"{HISTORY.url(project)}/cleanup")
+    answer = await ask(seen, http, "POST", f"{HISTORY.url(project)}/cleanup", json={})
     if answer.status_code != 200 or answer.json() != {"deleted": 0}:
         seen.wrong_answers.append(f"POST cleanup: {answer.status_code} {answer.text[:200]}, nothing has expired")
     await read_logs(seen, http, project, ({}, {"order": "desc"}))
@@ -982,7 +986,9 @@ async def run_history(
     intact = sorted(set(seen.logs) - set(seen.damaged))[:2]
     await delete_logs(seen, http, project, [task for task in sorted(seen.damaged) if task not in intact] + intact)
     still = {f"{task}.jsonl" for task, log in seen.logs.items() if log.damaged} | set(STRAY_FILES)
-    if (named := named_logs(store.check(), project)) != still:
+    still |= {f"{name} (kept aside)" for name in seen.kept_aside}
+    named = {f"{n.split('.kept-')[0]} (kept aside)" if ".kept-" in n else n for n in named_logs(store.check(), project)}
+    if named != still:
         seen.wrong_answers.append(f"after the deletes check named {sorted(named)}, not {sorted(still)}")
     await read_logs(seen, http, project, ({},))
     if (data_dir.parent / "outside.jsonl").read_bytes() != outside:
@@ -1542,6 +1548,11 @@ async def test_the_history_harness_goes_red_when_a_damaged_line_is_served(
         return entries
 
     monkeypatch.setattr(storehouse.history, "read_entries", lenient)
+    parse = storehouse.history._parse_line
+    # the same bug where the history index parses lines (it serves the reads; read_entries is its fallback)
+    monkeypatch.setattr(
+        "storehouse.history_index._parse_line", lambda line: parse(line.decode(errors="replace").encode())
+    )
     seen = await run_history(store, http, data_dir, 24, real_server=False)
     assert not seen.clean
     assert seen.damaged_served > 0
@@ -1908,6 +1919,13 @@ async def test_cutting_a_log_goes_red_when_a_torn_last_line_is_read(
         return entries
 
     monkeypatch.setattr(storehouse.history, "read_entries", lenient)
+    pread = storehouse.history_index._pread
+
+    def whole(fd: int, start: int, size: int) -> bytes:
+        data = pread(fd, start, size)
+        return data + b"\n" if data and not data.endswith(b"\n") else data  # planted in the index: the same bug
+
+    monkeypatch.setattr(storehouse.history_index, "_pread", whole)
     seen = await cut_every_last_line(http, data_dir, 1, http_every=1000, stride=40)
     assert any(": read " in problem for problem in seen.inconsistent)  # at len-1: the whole last line, no newline
 
@@ -1977,7 +1995,7 @@ async def test_a_directory_named_like_a_log_does_not_break_writes(
     answers = [
         await http.post(task_url("torn", "a-dir"), json={"type": "log"}),
         await http.delete(task_url("torn", "a-dir")),
-        await http.post(f"{HISTORY.url('torn')}/cleanup"),
+        await http.post(f"{HISTORY.url('torn')}/cleanup", json={}),
     ]
     assert [answer.status_code for answer in answers] == [409, 409, 200], [answer.text for answer in answers]
     assert (await http.get(task_url("torn", "b-log"))).json()["total"] == 2

@@ -149,7 +149,9 @@ def killed_between_a_transition_and_its_history(data_dir: str) -> None:
 class InPlaceIO(FileIO):
     """A planted bug: write the document over the old one in place, in two halves (no temp file, no rename)."""
 
-    def replace_durably(self, path: Path, data: bytes) -> os.stat_result:
+    def replace_durably(self, path: Path, data: bytes, dir_fd: int | None = None) -> os.stat_result:
+        if dir_fd is not None:  # the bug is planted in document writes
+            return super().replace_durably(path, data, dir_fd)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.write(fd, data[: len(data) // 2])
