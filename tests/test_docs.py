@@ -65,7 +65,9 @@ def test_readme_opens_with_the_two_commands() -> None:
 
 def test_every_benchmark_command_in_the_readme_runs_with_the_flags_it_shows() -> None:
     root = Path(__file__).resolve().parent.parent
-    commands = [line.split() for line in README.splitlines() if "tests/benchmarks/" in line and ".venv/bin/python" in line]
+    commands = [
+        line.split() for line in README.splitlines() if "tests/benchmarks/" in line and ".venv/bin/python" in line
+    ]
     assert any("bench_compare.py" in command[1] for command in commands)
     known: set[str] = set()
     for command in commands:

@@ -22,7 +22,7 @@ from .events import ROUTES as EVENT_ROUTES
 from .executions import ROUTES as EXECUTION_ROUTES
 from .executions import json_response
 from .history import ROUTES as HISTORY_ROUTES
-from .middleware import BearerToken, BodyBudget, BodyLimit, CrossSiteCheck, HostCheck, SecurityHeaders
+from .middleware import Guard
 from .openapi import build_openapi
 from .tasks import ROUTES as TASK_ROUTES
 from .transfer import ROUTES as TRANSFER_ROUTES
@@ -89,13 +89,14 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
     async def docs_page(_: Request) -> Response:
         return FileResponse(WEB / "docs.html")
 
-    middleware = [Middleware(HostCheck, allowed=settings.host_names), Middleware(CrossSiteCheck)]
-    if settings.token:
-        middleware.append(Middleware(BearerToken, token=settings.token))
-    middleware.append(Middleware(BodyLimit, limit=settings.max_body_bytes))
-    # the bodies received at once: four of the largest, so large bodies arriving together cannot take the memory
-    middleware.append(Middleware(BodyBudget, budget=4 * settings.max_body_bytes))
-    middleware.insert(0, Middleware(SecurityHeaders))  # outermost: the checks' own errors carry them too
+    guard = Middleware(
+        Guard,
+        allowed=settings.host_names,
+        token=settings.token,
+        max_body=settings.max_body_bytes,
+        # the bodies received at once: four of the largest, so large bodies arriving together cannot take the memory
+        budget=4 * settings.max_body_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -109,7 +110,7 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
             Route("/docs", docs_page, methods=["GET"]),
             Mount("/web", StaticFiles(directory=WEB), name="web"),
         ],
-        middleware=middleware,
+        middleware=[guard],
         exception_handlers={StorehouseError: _storehouse_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

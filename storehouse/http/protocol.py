@@ -134,9 +134,11 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
         _slot: str | None = None  # "connection" or "stream" while counted; None when refused or gone
         _refusal: str | None = None
         _peer = ""
+        _extensions: dict[str, dict[object, object]]
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            self._extensions = {STREAM_EXTENSION: {"claim": self._claim_stream}}
             self._peer = peer_key(str(self.client[0])) if self.client else ""
             self._refusal = connections.take(self._peer)
             if self._refusal is None:
@@ -160,8 +162,11 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            claim: dict[object, object] = {"claim": self._claim_stream}
-            self.scope["extensions"] = {**self.scope.get("extensions", {}), STREAM_EXTENSION: claim}
+            extensions = self.scope.get("extensions")
+            if extensions:
+                self.scope["extensions"] = {**extensions, **self._extensions}
+            else:
+                self.scope["extensions"] = self._extensions  # built once per connection
             self._arm(limits.request_timeout)
 
         def on_headers_complete(self) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from storehouse import Settings, Storehouse
 from storehouse.http import create_app
-from storehouse.http.middleware import BearerToken, WrongTokens
+from storehouse.http.middleware import Guard, WrongTokens
 
 TOKEN = "s3cret-Token_tokens"
 DELAY = 0.3
@@ -21,7 +21,7 @@ DELAY = 0.3
 def client(store: Storehouse, data_dir: Path, peer: str, wrong_tokens: WrongTokens) -> httpx.AsyncClient:
     """A client from one peer address to an app whose token check counts into wrong_tokens."""
     app = create_app(store, Settings(data_dir=data_dir))
-    guarded = BearerToken(app, TOKEN, wrong_tokens)
+    guarded = Guard(app, token=TOKEN, wrong_tokens=wrong_tokens)
     transport = httpx.ASGITransport(app=guarded, client=(peer, 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://localhost")
 

@@ -606,7 +606,7 @@ def host_corpus(port: int) -> list[Req]:
 def cross_site_corpus(port: int) -> list[Req]:
     """Requests a web page on another origin could make: refused with 403 on /api, whatever they name.
 
-    ``CrossSiteCheck`` refuses a request to /api that carries ``Sec-Fetch-Site: cross-site`` or ``same-site``,
+    ``Guard`` refuses a request to /api that carries ``Sec-Fetch-Site: cross-site`` or ``same-site``,
     or an ``Origin`` that is not the server's own (``http://<Host>``; ``null`` too): so a form post, a beacon, a
     ``no-cors`` fetch or a preflight from another page gets 403, and a cross-site read (``<object>``,
     ``<link rel=prefetch>``) gets the same 403 for an id that exists as for one that does not (no existence
