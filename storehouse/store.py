@@ -135,7 +135,7 @@ class Storehouse(TaskOperations):
                 raise Conflict(f"execution {item} already exists in project {project}; use PUT or PATCH to change it")
             return prepare(body, project, item, None, now_timestamp())
 
-        return self._write(project, item, build, None)
+        return self._write(project, item, build, None, checked=True)
 
     def put_execution(
         self, project: str, execution_id: str, execution: JSONObject, *, if_match: int | None = None
@@ -147,6 +147,7 @@ class Storehouse(TaskOperations):
             execution_id,
             lambda current: prepare(execution, project, execution_id, current, now_timestamp()),
             if_match,
+            checked=True,
         )
 
     def patch_execution(
@@ -159,6 +160,7 @@ class Storehouse(TaskOperations):
             execution_id,
             lambda current: patch(current, changes, project, execution_id, now_timestamp()),
             if_match,
+            checked=True,
         )
 
     def restore_execution(self, project: str, execution_id: str, build: Builder) -> JSONObject:
@@ -178,21 +180,27 @@ class Storehouse(TaskOperations):
         changes nothing). Idempotent by id and version. See ``storehouse.transfer``."""
         return import_lines(self, lines)
 
-    def _write(self, project: str, execution_id: str, build: Builder, if_match: int | None) -> JSONObject:
+    def _write(
+        self, project: str, execution_id: str, build: Builder, if_match: int | None, *, checked: bool = False
+    ) -> JSONObject:
+        """Write what ``build`` makes of the current document. ``checked``: the caller checked the depth of what
+        it adds, so the document is no deeper than that or the stored one (a merge patch is never deeper than
+        both) and is not walked again (a third of a create's depth checks; the rest build their own)."""
         if execution_id in RESERVED_IDS:
             raise InvalidId(
                 f"{execution_id!r} is reserved (GET .../executions/{execution_id} is a route); pick another"
             )
         limit = self.settings.max_json_depth
 
-        def checked(current: JSONObject | None) -> JSONObject:
+        def deep_checked(current: JSONObject | None) -> JSONObject:
             document = build(current)
             check_depth(document, limit, f"execution {execution_id}")
             return document
 
         return self.backend.write(
-            check_id(project, "projectId"), check_id(execution_id, "executionId"), checked, if_match
-        )
+            check_id(project, "projectId"), check_id(execution_id, "executionId"), build if checked else deep_checked,
+            if_match,
+        )  # fmt: skip
 
     def get_execution(self, project: str, execution_id: str) -> JSONObject:
         """The full document. NotFound if absent."""
