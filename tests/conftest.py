@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 
@@ -15,6 +11,9 @@ import pytest
 
 from storehouse import AsyncStorehouse, Settings, Storehouse
 from storehouse.http import create_app
+from tests.servers import Server, free_port
+
+__all__ = ["Server", "free_port"]  # where the tests have always imported them from
 
 SCORECARD = pytest.StashKey[list[str]]()
 ATTACKS = pytest.StashKey[dict[str, bool]]()  # attack (a test marked ``attack``) -> whether it held
@@ -103,58 +102,6 @@ async def http(store: Storehouse, settings: Settings) -> AsyncIterator[httpx.Asy
 def at(path: str, dir_fd: int | None) -> str:
     """The path a FileIO primitive names: path itself, or path in the directory dir_fd (``open_directory``)."""
     return path if dir_fd is None else os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Server:
-    """A real `storehouse serve` process on a free loopback port."""
-
-    def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [
-            sys.executable,
-            "-m",
-            "storehouse",
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(self.port),
-            "--log-level",
-            "warning",
-            *extra,
-        ]
-        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
-                )
-            try:
-                httpx.get(f"{self.url}/openapi.json", timeout=1)
-                return
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("server did not start within 30 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
 
 
 @pytest.fixture

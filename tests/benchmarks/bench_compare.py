@@ -38,7 +38,7 @@ import orjson
 from storehouse import Settings, Storehouse
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script from anywhere
-from tests.benchmarks.bench_core import execution, median_ms
+from tests.benchmarks.bench_core import at_least_one, execution, median_ms
 
 HERE = Path(__file__).resolve().parent
 
@@ -106,6 +106,25 @@ def durable_floor(directory: Path, writes: int, writers: int, index: Path | None
     if connection is not None:
         connection.close()
     return writes / elapsed
+
+
+def cursor_deep_ms(store: Storehouse) -> float:
+    """The median time of a page of 50 reached by cursor half way down the ``status=completed`` listing (at
+    least one page, at most 300, however few runs there are)."""
+    matching = store.list_executions("bench", status="completed", limit=1).total
+    walked, cursor = 0, None
+    while walked < matching // 2:  # walk half way by cursor, a page of up to 1,000 at a time
+        step = min(1000, matching // 2 - walked)
+        cursor = store.list_executions("bench", status="completed", limit=step, cursor=cursor).next_cursor
+        walked += step
+    samples: list[float] = []
+    while len(samples) < 300:  # then every page a new one, until the listing ends
+        begin = time.perf_counter()
+        cursor = store.list_executions("bench", status="completed", cursor=cursor).next_cursor
+        samples.append((time.perf_counter() - begin) * 1000)
+        if cursor is None:
+            break
+    return statistics.median(samples)
 
 
 def library_creates(store: Storehouse, project: str, writes: int, writers: int) -> float:
@@ -222,7 +241,7 @@ TARGETS_1M = (("library_page_ms", "<=", 5.0), ("library_page_uncached_ms", "<=",
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--executions", type=int, default=10_000)
+    parser.add_argument("--executions", type=at_least_one, default=10_000)
     parser.add_argument("--requests", type=int, default=3_000, help="per HTTP figure, when wrk is not installed")
     parser.add_argument("--writes", type=int, default=2_000, help="per durable-write figure")
     parser.add_argument("--seconds", type=int, default=10, help="per HTTP figure measured by wrk")
@@ -260,15 +279,7 @@ def main() -> None:
         results["library_offset_half_ms"] = median_ms(
             lambda: store.list_executions("bench", status="completed", offset=next(deep)), 300
         )
-        cursor = None
-        for _ in range(max(1, half // 1000)):  # walk half way by cursor, then time each next page
-            cursor = store.list_executions("bench", status="completed", limit=1000, cursor=cursor).next_cursor
-        samples: list[float] = []
-        while cursor is not None and len(samples) < 300:  # every page a new one, until the listing ends
-            begin = time.perf_counter()
-            cursor = store.list_executions("bench", status="completed", cursor=cursor).next_cursor
-            samples.append((time.perf_counter() - begin) * 1000)
-        results["library_cursor_deep_ms"] = statistics.median(samples)
+        results["library_cursor_deep_ms"] = cursor_deep_ms(store)
         results["library_stats_ms"] = median_ms(lambda: store.execution_stats("bench"), 300)
         repeats = 3 if args.executions <= 200_000 else 1
         results["original_design_page_ms"] = median_ms(lambda: original_design_page(directory, "completed"), repeats)

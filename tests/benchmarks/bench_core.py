@@ -57,6 +57,14 @@ def execution(n: int, shuffled: bool = False) -> dict[str, object]:
     }
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a benchmark runs at any size, but not at none)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def median_ms(function: Callable[[], object], repeat: int) -> float:
     samples = []
     for _ in range(repeat):
@@ -68,7 +76,7 @@ def median_ms(function: Callable[[], object], repeat: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--executions", type=int, default=10_000)
+    parser.add_argument("--executions", type=at_least_one, default=10_000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="storehouse-bench-"))

@@ -11,8 +11,6 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +21,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from storehouse import Storehouse
 from tests.browser.seed import Seeded, seed
 from tests.conftest import Server
+from tests.servers import chromium_path
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 EXPECT_TIMEOUT_MS = 10_000
-
-
-def chromium_path() -> str:
-    named = os.environ.get("STOREHOUSE_CHROMIUM")
-    found = named or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        raise RuntimeError("no chromium found: apt-get install -y chromium (.ci/run does), or set STOREHOUSE_CHROMIUM")
-    return found
 
 
 @pytest.fixture(scope="module")  # not the session: sync Playwright runs an event loop, which async tests after it need

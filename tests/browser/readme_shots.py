@@ -11,9 +11,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from storehouse import Storehouse
-from tests.browser.conftest import chromium_path
 from tests.browser.seed import seed
-from tests.conftest import Server
+from tests.servers import Server, chromium_path
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 VIEWS = {  # file name -> (hash, what to wait for)
