@@ -58,7 +58,7 @@ def page_on(address: str, html: str) -> Iterator[str]:
 
 
 def chromium() -> str:
-    from tests.browser.conftest import chromium_path
+    from tests.servers import chromium_path
 
     try:
         return chromium_path()

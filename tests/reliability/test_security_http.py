@@ -178,7 +178,7 @@ def page_on(address: str, html: bytes) -> Iterator[str]:
 def test_a_page_on_another_loopback_address_cannot_clean_up_in_chromium(data_dir: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.browser.conftest import chromium_path
+    from tests.servers import chromium_path
 
     try:
         executable = chromium_path()
