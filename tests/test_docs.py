@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from starlette.routing import Mount, Route
 
+from storehouse import Storehouse
 from storehouse.cli import _parser, main
+from storehouse.http import create_app
 from storehouse.http.app import API_ROUTES as ROUTES
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+PERFORMANCE = (Path(__file__).resolve().parent.parent / "docs" / "performance.md").read_text()
 COMMANDS = [
     "serve",
     "ls",
@@ -47,12 +53,82 @@ def test_command_is_in_readme_and_has_help(command: str, capsys: pytest.CaptureF
     assert "usage: storehouse" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{sorted(r.methods or [])[-1]} {r.path}")
-def test_route_is_in_readme(route: object) -> None:
-    path = route.path  # type: ignore[attr-defined]
-    methods = sorted(set(route.methods or []) - {"HEAD"})  # type: ignore[attr-defined]
-    for method in methods:
-        assert f"{method} {path}" in README, f"README does not document {method} {path}"
+def _cli_section() -> str:
+    start = README.index("\n## CLI\n")
+    return README[start : README.index("\n## ", start + 1)]
+
+
+def _commands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every command and subcommand of the parser (``"history add"``, ...) with its own parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in (action.choices or {}).items():
+                yield " ".join((*path, name)), sub
+                yield from _commands(sub, (*path, name))
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {option for action in parser._actions for option in action.option_strings} - {"-h", "--help"}
+
+
+def _documenting(section: str, command: str) -> str:
+    """The text of the CLI section about one command: the lines that name it (``storehouse history add ...``),
+    and the whole of a subsection whose heading names it (``### `storehouse serve` ``)."""
+    named = re.compile(rf"storehouse {re.escape(command)}(?![\w-])")
+    kept: list[str] = []
+    in_subsection = False
+    for line in section.splitlines():
+        if line.startswith("#"):
+            in_subsection = bool(named.search(line))
+        if in_subsection or named.search(line):
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def test_readme_documents_every_command_and_flag_of_the_parser() -> None:
+    """Walks the real parser: every command and subcommand has a row in the CLI section naming it, and every
+    option string of it appears there; the options every command shares (``--data-dir``) and the top-level ones
+    (``--version``) appear in the CLI section. Reports every missing one at once."""
+    parser = _parser()
+    section = _cli_section()
+    found = list(_commands(parser))
+    leaves = [sub for _, sub in found if not any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)]
+    shared = set.intersection(*(_options(sub) for sub in leaves))
+    missing = [f"{option} (every command)" for option in sorted(shared | _options(parser)) if option not in section]
+    for command, sub in found:
+        text = _documenting(section, command)
+        if not text:
+            missing.append(f"storehouse {command}")
+            continue
+        missing += [
+            f"storehouse {command} {option}"
+            for option in sorted(_options(sub) - shared)
+            if not re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text)
+        ]
+    assert len(found) >= len(COMMANDS)
+    assert not missing, f"the README's CLI section lacks: {', '.join(missing)}"
+
+
+def test_readme_documents_every_route_of_the_app(tmp_path: Path) -> None:
+    """Every route of create_app (``METHOD /path``, each method) and every mount (``/web/``) is in the README;
+    reports every missing one at once."""
+    with Storehouse(tmp_path / "data") as store:
+        routes = create_app(store).routes
+    missing: list[str] = []
+    for route in routes:
+        if isinstance(route, Mount):
+            missing += [] if f"{route.path}/" in README else [f"{route.path}/ (mount)"]
+            continue
+        assert isinstance(route, Route), route
+        missing += [
+            f"{method} {route.path}"
+            for method in sorted(set(route.methods or []) - {"HEAD"})
+            if not re.search(rf"{method} {re.escape(route.path)}(?![\w/{{-])", README)
+        ]
+    assert len(routes) > len(ROUTES)
+    assert not missing, f"the README does not document: {', '.join(missing)}"
 
 
 def test_readme_opens_with_the_two_commands() -> None:
@@ -63,10 +139,15 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert commands[1].split("&& ")[-1] in ci
 
 
-def test_every_benchmark_command_in_the_readme_runs_with_the_flags_it_shows() -> None:
+def test_every_benchmark_command_in_the_docs_runs_with_the_flags_it_shows() -> None:
+    """The benchmark commands and their figures live in docs/performance.md (the README has a summary and a
+    link); every command there (and any in the README) runs with the flags it shows."""
     root = Path(__file__).resolve().parent.parent
+    assert "docs/performance.md" in README
     commands = [
-        line.split() for line in README.splitlines() if "tests/benchmarks/" in line and ".venv/bin/python" in line
+        line.split()
+        for line in (README + PERFORMANCE).splitlines()
+        if "tests/benchmarks/" in line and ".venv/bin/python" in line
     ]
     assert any("bench_compare.py" in command[1] for command in commands)
     known: set[str] = set()
@@ -78,5 +159,5 @@ def test_every_benchmark_command_in_the_readme_runs_with_the_flags_it_shows() ->
         flags = set(re.findall(r"--[a-z-]+", usage.stdout))
         assert {word for word in command[2:] if word.startswith("--")} <= flags, (command, flags)
         known |= flags
-    shown = set(re.findall(r"--[a-z][a-z-]*", README[README.index("## Performance") : README.index("## Reliability")]))
+    shown = set(re.findall(r"--[a-z][a-z-]*", PERFORMANCE))
     assert shown <= known, shown - known
