@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .errors import Conflict, InvalidBody, InvalidParameter, NotFound, StorehouseError
-from .history import MAX_ID, validate_entry
+from .history import MAX_ID, RUN_SETTINGS, validate_entry
 from .ids import check_id, is_valid_id
 from .models import MAX_VERSION, JSONObject, check_depth, load_execution, normalize_timestamp, type_name
 from .queries import MAX_LIMIT
@@ -389,6 +389,8 @@ def _import_settings(store: Storehouse, number: int, project: str, given: JSONOb
     for name, value in given.items():
         if name not in current:
             raise InvalidBody(f"unknown setting {name!r}; the settings are {', '.join(current)}")
+        if value is None and name in RUN_SETTINGS:
+            continue  # no limit on runs
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidBody(f"{name} must be a whole number, got {type_name(value)}")
     stored = store.has_history_settings(project)

@@ -299,11 +299,16 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
     with Storehouse(data_dir) as store:
         store.add_history("demo", "T-1", [{"type": "log", "content": f"c{n}"} for n in range(5)])
     assert _run(data_dir, "history", "settings", "demo") == 0
-    assert capsys.readouterr().out == "historyTtlDays 20\nhistoryMaxEntriesPerTask 100\n"
+    assert capsys.readouterr().out == "historyTtlDays 20\nhistoryMaxEntriesPerTask 100\nrunTtlDays none\nmaxRuns none\n"
     assert _run(data_dir, "history", "settings", "demo", "--max-entries", "2", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 2}
+    assert json.loads(capsys.readouterr().out) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 2,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
     assert _run(data_dir, "history", "settings", "demo", "--ttl-days", "7") == 0
-    assert capsys.readouterr().out == "historyTtlDays 7\nhistoryMaxEntriesPerTask 2\n"
+    assert capsys.readouterr().out == "historyTtlDays 7\nhistoryMaxEntriesPerTask 2\nrunTtlDays none\nmaxRuns none\n"
     assert _run(data_dir, "history", "ls", "demo", "T-1", "--json") == 0
     assert [e["content"] for e in _lines(capsys.readouterr().out)] == ["c3", "c4"]
     assert _run(data_dir, "history", "ls", "demo", "T-1") == 0
@@ -318,6 +323,8 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
         (["--ttl-days", "0"], "historyTtlDays must be a whole number from 1 to 36500, got 0"),
         (["--max-entries", "-1"], "historyMaxEntriesPerTask must be a whole number from 1 to 100000, got -1"),
         (["--ttl-days", "5", "--max-entries", "100001"], "historyMaxEntriesPerTask must be a whole number"),
+        (["--max-runs", "0"], "maxRuns must be null (keep every run) or a whole number from 1"),
+        (["--run-ttl-days", "soon"], "runTtlDays must be a whole number or none"),
     ],
 )
 def test_settings_out_of_range_change_nothing(
@@ -326,7 +333,12 @@ def test_settings_out_of_range_change_nothing(
     assert _run(data_dir, "history", "settings", "demo", *flags) == 1
     assert message in capsys.readouterr().err
     assert _run(data_dir, "history", "settings", "demo", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert json.loads(capsys.readouterr().out) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
 
 
 def test_prune_one_project_removes_back_filled_expired_entries(
@@ -361,7 +373,19 @@ def test_prune_every_project_reports_each_and_the_total(data_dir: Path, capsys: 
     )
     assert len(_history_file(data_dir, "beta").read_bytes().splitlines()) == 1
     assert _run(data_dir, "prune", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"projects": {"alpha": 0, "beta": 0, "gamma": 0}, "deleted": 0}
+    assert json.loads(capsys.readouterr().out) == {
+        "projects": {"alpha": 0, "beta": 0, "gamma": 0},
+        "deleted": 0,
+        "runs": {},
+        "runsDeleted": 0,
+    }
+
+
+def test_settings_set_and_unset_the_run_limits(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(data_dir, "history", "settings", "demo", "--max-runs", "50", "--run-ttl-days", "30", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["maxRuns"] == 50
+    assert _run(data_dir, "history", "settings", "demo", "--max-runs", "none") == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == ["runTtlDays 30", "maxRuns none"]
 
 
 def test_prune_with_no_data_reports_nothing(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -295,7 +295,12 @@ def test_history_round_trip(client: Client, project: str) -> None:
     assert [entry["id"] for entry in client.iter_history(project, "T-1", limit=2)] == [1, 2, 3, 4, 5]
     assert client.count_history(project, "T-1") == 5
     assert client.oldest_history(project, "T-1") == first["createdAt"]
-    assert client.history_settings(project) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert client.history_settings(project) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
     assert client.set_history_settings(project, {"historyMaxEntriesPerTask": 3})["historyMaxEntriesPerTask"] == 3
     assert client.count_history(project, "T-1") == 3
     assert client.prune_history(project) == 2

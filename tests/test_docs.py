@@ -25,6 +25,7 @@ COMMANDS = [
     "history",
     "prune",
     "events",
+    "projects",
     "tasks",
     "context",
     "export",
