@@ -311,6 +311,9 @@ def load_execution(raw: bytes, project: str, item: str) -> JSONObject:
     document = validate_execution(data)
     if document["version"] is None:
         document["version"] = 1
+    if document["duration"] is None and document["startedAt"] and document["completedAt"]:
+        # derived, as a write derives it: files of the original system have the two times and no duration
+        document["duration"] = millis_between(document["startedAt"], document["completedAt"])
     return document
 
 

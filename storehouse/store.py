@@ -192,10 +192,11 @@ class Storehouse(TaskOperations):
         jsonl or csv), streamed; see ``storehouse.transfer``. Bad arguments raise before the first line."""
         return export(self, project, kind, format, **filters)
 
-    def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
+    def import_lines(self, lines: Iterable[bytes | str], project: str | None = None) -> ImportReport:
         """Import the lines of an export: created, updated, skipped or rejected, line by line (a rejected line
-        changes nothing). Idempotent by id and version. See ``storehouse.transfer``."""
-        return import_lines(self, lines)
+        changes nothing). Idempotent by id and version. With ``project``, every record goes into that project.
+        See ``storehouse.transfer``."""
+        return import_lines(self, lines, project)
 
     def _write(
         self, project: str, execution_id: str, build: Builder, if_match: int | None, *, checked: bool = False
@@ -795,8 +796,8 @@ class AsyncStorehouse(AsyncTaskOperations):
             for line in batch:
                 yield line
 
-    async def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
-        return await self._run(self.sync.import_lines, lines)
+    async def import_lines(self, lines: Iterable[bytes | str], project: str | None = None) -> ImportReport:
+        return await self._run(self.sync.import_lines, lines, project)
 
     async def restore_history(self, project: str, task_id: str, entries: list[JSONObject]) -> list[JSONObject]:
         return await self._write(self.sync.restore_history, project, task_id, entries)
