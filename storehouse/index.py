@@ -284,6 +284,7 @@ _SORT_KEYS: dict[
     "duration_key": lambda summary: -1 if summary["duration"] is None else summary["duration"],
 }
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+PAGE_REPR_ITEMS = 5  # summaries a Page's repr shows
 
 
 class IndexRow(Protocol):
@@ -433,6 +434,12 @@ class Page:
     total: int
     next_cursor: str | None = None
     _items: list[JSONObject] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        shown = self.items[:PAGE_REPR_ITEMS]
+        more = f", ... {len(self.items) - len(shown)} more" if len(self.items) > len(shown) else ""
+        items = ", ".join(repr(item) for item in shown) + more
+        return f"Page(total={self.total}, next_cursor={self.next_cursor!r}, items=[{items}])"
 
     @property
     def size(self) -> int:

@@ -54,6 +54,7 @@ from .models import (
     JSONValue,
     check_depth,
     format_timestamp,
+    json_fields,
     now_timestamp,
     parse_timestamp,
 )
@@ -649,11 +650,15 @@ class Storehouse(TaskOperations):
 
         The final write adds the run's tokens, cost and steps to what is stored then, keeping what others
         wrote meanwhile; a final status someone else set (say ``cancelled``) is kept. ``run.log(...)`` adds
-        entries to the history of the run's task as it goes; with ``history`` (the default when ``taskId``
+        entries to the history of the run's task as it goes; with ``history`` (the default when ``task_id``
         is given) the start, each step and the end are logged there too (see ``storehouse.recorder``).
+
+        ``fields`` are the run's, in snake_case (``task_id``, ``tags``, ``cost_usd`` ...); camelCase names
+        (``taskId``) still work in this version, with a DeprecationWarning.
         """
+        fields = json_fields(fields, "record")
         if history and not fields.get("taskId"):
-            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+            raise InvalidRequest("history=True needs a task_id: the entries go to the history of the run's task")
         document = self.create_execution(project, {**fields, "name": name, "status": "running"})
         task = document["taskId"]
         logs = bool(task) if history is None else history
@@ -885,8 +890,9 @@ class AsyncStorehouse(AsyncTaskOperations):
     ) -> AsyncIterator[Run]:
         """The async form of ``Storehouse.record``. ``run.log(...)`` returns at once: its entries are appended
         in order in the background, and all of them before the block's end is recorded."""
+        fields = json_fields(fields, "record")
         if history and not fields.get("taskId"):
-            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+            raise InvalidRequest("history=True needs a task_id: the entries go to the history of the run's task")
         document = await self.create_execution(project, {**fields, "name": name, "status": "running"})
         task = document["taskId"]
         logs = bool(task) if history is None else history

@@ -709,3 +709,15 @@ async def test_async_export_of_tasks_history_and_project(
     assert [orjson.loads(line)["document"]["content"] for line in history] == ["x"]
     with pytest.raises(InvalidParameter, match="kind"):
         aclient.export(project, "everything")
+
+
+def test_a_page_repr_shows_the_items_the_total_and_the_next_cursor() -> None:
+    from storehouse.index import Page
+
+    page = Page([orjson.dumps({"id": f"r{n}", "status": "completed"}) for n in range(7)], 12, "abc")
+    shown = repr(page)
+    assert shown.startswith("Page(total=12, next_cursor='abc', items=[{'id': 'r0', 'status': 'completed'}")
+    assert "'r4'" in shown
+    assert "'r5'" not in shown
+    assert shown.endswith(", ... 2 more])")
+    assert "b'" not in shown  # no raw bytes
