@@ -183,8 +183,9 @@ def _entry_from_flags(args: argparse.Namespace) -> JSONObject:
 def _entries_from_file(name: str, task: str) -> list[JSONObject]:
     """Every entry of a JSON Lines file (``-``: stdin), each validated, so that one bad line adds nothing.
 
-    Blank lines are skipped; an error names the line. Validation is the library's own (``validate_entry``),
-    run here too because the library's error cannot say which line it came from.
+    Blank lines are skipped; an error names the line. ``id``, ``taskId`` and ``expiresAt`` are left out: the
+    output of ``history ls --json`` of any task goes into this one. Validation is the library's own
+    (``validate_entry``), run here too because the library's error cannot say which line it came from.
     """
     source = "stdin" if name == "-" else name
     try:
@@ -200,6 +201,10 @@ def _entries_from_file(name: str, task: str) -> list[JSONObject]:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InvalidBody(f"{source}, line {number}: not JSON ({exc})") from None
+        if isinstance(entry, dict):
+            # as 'history ls --json' prints them, of whichever task: the task named here takes them, with ids of
+            # its own log and expiresAt from createdAt and its project's ttl (the store's fields, never copied)
+            entry = {name: value for name, value in entry.items() if name not in ("id", "taskId", "expiresAt")}
         try:
             validate_entry(entry, task, now, Retention())
         except InvalidBody as exc:

@@ -395,7 +395,16 @@ class HistoryStore:
         records (the change log) is in the same order as the ids.
         """
         retention = self._retention(project)
-        made = [validate_entry(entry, check_id(task, "taskId"), now, retention) for entry in entries]
+        check_id(task, "taskId")
+        made = []
+        for position, entry in enumerate(entries):
+            try:
+                made.append(validate_entry(entry, task, now, retention))
+            except InvalidBody as exc:
+                if len(entries) == 1:
+                    raise
+                # which one, as its index in the list (from 0): a batch of hundreds is otherwise a hunt
+                raise InvalidBody(f"entry {position}: {exc.message}; no entry was added") from None
         if not made:
             raise InvalidBody("no entries to add: send an entry object or a non-empty list of them")
         path = self._file(project, task)

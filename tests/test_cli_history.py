@@ -13,6 +13,7 @@ import pytest
 
 from storehouse import Storehouse
 from storehouse.cli import main
+from storehouse.errors import InvalidBody
 
 EXPIRED = "2020-01-01T00:00:00.000Z"  # long past any time-to-live
 
@@ -172,7 +173,7 @@ def test_add_file_reads_a_path_and_skips_blank_lines(
         ('["log"]', "line 3: a history entry must be a JSON object, got"),
         ('{"type": "log", "metadata": [1]}', "line 3: metadata must be a JSON object or null"),
         ('{"type": "log", "createdAt": "yesterday"}', "line 3: createdAt must be an RFC 3339 timestamp"),
-        ('{"type": "log", "taskId": "T-2"}', "line 3: taskId is 'T-2' in the body but 'T-1' in the path"),
+        ('{"type": "log", "sessionId": "a b"}', "line 3: sessionId must be 1-128 characters"),
         ('{"type": "log", "colour": "red"}', "line 3: unknown field 'colour'"),
     ],
 )
@@ -466,3 +467,41 @@ def test_events_follows_another_process_until_stopped(data_dir: Path) -> None:
         if follower.stdout is not None:
             follower.stdout.close()
     assert code == 130  # Ctrl-C ends it quietly
+
+
+def test_a_batch_error_names_the_index_of_the_bad_entry_and_adds_nothing(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        good = {"type": "log", "content": "fine"}
+        with pytest.raises(InvalidBody, match=r"^entry 2: type must be one of .*; no entry was added$"):
+            store.add_history("demo", "T-1", [good, good, {"type": "nope"}, good])
+        assert store.count_history("demo", "T-1") == 0
+
+
+def test_history_ls_json_piped_into_history_add_file_round_trips_into_another_task(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history(
+            "demo",
+            "T-1",
+            [{"type": "chat_message", "role": "user", "content": "hi", "sessionId": "s-1"}, {"type": "log"}],
+        )
+        source = store.list_history("demo", "T-1").entries
+    command = [sys.executable, "-m", "storehouse"]
+    listed = subprocess.run(
+        [*command, "history", "ls", "demo", "T-1", "--json", "--data-dir", str(data_dir)],
+        capture_output=True,
+        check=True,
+    )
+    added = subprocess.run(
+        [*command, "history", "add", "demo", "T-2", "--file", "-", "--data-dir", str(data_dir)],
+        input=listed.stdout,
+        capture_output=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr.decode()
+    with Storehouse(data_dir) as store:
+        copied = store.list_history("demo", "T-2").entries
+    fields = ("type", "role", "content", "sessionId", "createdAt", "expiresAt", "metadata")
+    assert [{name: entry[name] for name in fields} for entry in copied] == [
+        {name: entry[name] for name in fields} for entry in source
+    ]
+    assert [entry["taskId"] for entry in copied] == ["T-2", "T-2"]
