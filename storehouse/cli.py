@@ -14,6 +14,7 @@ from rich.text import Text
 
 from . import __version__
 from .cli_history import add_history_commands
+from .cli_projects import add_project_commands, confirm
 from .cli_tasks import add_task_commands
 from .cli_transfer import add_transfer_commands
 from .config import (
@@ -147,14 +148,35 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    if bool(args.execution) == bool(args.all):
-        raise InvalidParameter("give either an execution id or --all")
+    filters = {
+        "status": ",".join(args.status) if args.status else None,
+        "task_id": args.task,
+        "tag": args.tag,
+        "started_after": args.started_after,
+        "started_before": args.started_before,
+        "q": args.q,
+    }
+    given = [f"--{name.replace('_', '-')}" for name, value in filters.items() if value is not None]
+    if sum((bool(args.execution), bool(args.all), bool(given))) != 1:
+        raise InvalidParameter("give an execution id, --all, or filters (--status, --started-before ...): one of them")
     with open_store(args) as store:
-        if args.all:
-            out.print(f"deleted {store.delete_executions(args.project)} executions of {args.project}")
-        else:
+        if args.execution:
+            if args.dry_run:
+                store.get_execution(args.project, args.execution)  # NotFound if it is not there
+                out.print(f"would delete {args.execution}", markup=False)
+                return 0
             store.delete_execution(args.project, args.execution)
-            out.print(f"deleted {args.execution}")
+            out.print(f"deleted {args.execution}", markup=False)
+            return 0
+        listed = {name: value for name, value in filters.items() if value is not None}
+        count = store.list_executions(args.project, limit=1, **listed).total
+        what = f"{count} execution(s) of {args.project}"
+        if args.dry_run:
+            out.print(f"would delete {what}", markup=False)
+            return 0
+        confirm(args, what, count)
+        deleted = store.delete_executions(args.project, **listed)
+    out.print(f"deleted {deleted} execution(s) of {args.project}", markup=False)
     return 0
 
 
@@ -297,10 +319,18 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("project")
     stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    rm = command("rm", cmd_rm, "delete one execution, or every execution of a project with --all")
+    rm = command("rm", cmd_rm, "delete one execution, those the filters match, or every one with --all")
     rm.add_argument("project")
     rm.add_argument("execution", nargs="?")
     rm.add_argument("--all", action="store_true", help="delete every execution of the project")
+    rm.add_argument("--status", action="append", help="only these statuses (comma-separated or repeated)")
+    rm.add_argument("--task", help="only runs of this task id")
+    rm.add_argument("--tag", help="only runs with this tag")
+    rm.add_argument("--started-after", metavar="TIME", help="only runs started at or after TIME (RFC 3339)")
+    rm.add_argument("--started-before", metavar="TIME", help="only runs started before TIME (RFC 3339)")
+    rm.add_argument("--q", metavar="TEXT", help="only runs whose id starts with TEXT or whose name contains it")
+    rm.add_argument("--yes", action="store_true", help="do not ask before deleting more than one (no terminal)")
+    rm.add_argument("--dry-run", action="store_true", help="print how many would be deleted, and delete nothing")
 
     reindex = command("reindex", cmd_reindex, "rebuild the index from the files (one project, or all)")
     reindex.add_argument("project", nargs="?")
@@ -313,6 +343,7 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("dest", metavar="DEST", type=Path)
 
     add_history_commands(commands, common, command)
+    add_project_commands(commands, common)
     add_task_commands(commands, common, command)
     add_transfer_commands(command)
     return parser

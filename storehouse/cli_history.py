@@ -18,6 +18,7 @@ from .errors import InvalidBody, InvalidParameter
 from .history import TYPES, Retention, validate_entry
 from .models import JSONObject, now_timestamp
 from .queries import DEFAULT_HISTORY_LIMIT
+from .store import Storehouse
 from .terminal import open_store, out
 
 Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -94,6 +95,9 @@ def cmd_history_settings(args: argparse.Namespace) -> int:
         changes["historyTtlDays"] = args.ttl_days
     if args.max_entries is not None:
         changes["historyMaxEntriesPerTask"] = args.max_entries
+    for flag, name in ((args.run_ttl_days, "runTtlDays"), (args.max_runs, "maxRuns")):
+        if flag is not None:
+            changes[name] = None if flag == "none" else _whole_number(flag, name)
     with open_store(args) as store:
         settings = (
             store.set_history_settings(args.project, changes) if changes else store.history_settings(args.project)
@@ -102,22 +106,45 @@ def cmd_history_settings(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(settings).decode() + "\n")
         return 0
     for name, value in settings.items():
-        out.print(f"{name} {value}", markup=False)
+        out.print(f"{name} {'none' if value is None else value}", markup=False)
     return 0
+
+
+def _whole_number(text: str, name: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be a whole number or none (keep every run), got {text!r}") from None
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         projects = [args.project] if args.project else store.history_projects()
         removed = {project: store.prune_history(project) for project in projects}
+        with_runs = [args.project] if args.project else _every_project(store)
+        runs = {project: store.prune_runs(project) for project in with_runs if any(store.run_retention(project))}
     total = sum(removed.values())
     if args.json:
-        sys.stdout.write(orjson.dumps({"projects": removed, "deleted": total}).decode() + "\n")
+        body = {"projects": removed, "deleted": total, "runs": runs, "runsDeleted": sum(runs.values())}
+        sys.stdout.write(orjson.dumps(body).decode() + "\n")
         return 0
     for project, count in removed.items():
         out.print(f"{project}: removed {_n_entries(count)}", markup=False)
+    for project, count in runs.items():
+        out.print(f"{project}: removed {count} run(s) past its run retention", markup=False)
     out.print(f"removed {_n_entries(total)} in all from {len(removed)} project(s)")
+    if runs:
+        out.print(f"removed {sum(runs.values())} run(s) in all from {len(runs)} project(s)")
     return 0
+
+
+def _every_project(store: Storehouse) -> list[str]:
+    names: list[str] = []
+    while True:
+        page = store.list_projects(offset=len(names))
+        names += [info.id for info in page.items]
+        if not page.items or len(names) >= page.total:
+            return names
 
 
 _ENTRY_FLAGS = {
@@ -156,8 +183,9 @@ def _entry_from_flags(args: argparse.Namespace) -> JSONObject:
 def _entries_from_file(name: str, task: str) -> list[JSONObject]:
     """Every entry of a JSON Lines file (``-``: stdin), each validated, so that one bad line adds nothing.
 
-    Blank lines are skipped; an error names the line. Validation is the library's own (``validate_entry``),
-    run here too because the library's error cannot say which line it came from.
+    Blank lines are skipped; an error names the line. ``id``, ``taskId`` and ``expiresAt`` are left out: the
+    output of ``history ls --json`` of any task goes into this one. Validation is the library's own
+    (``validate_entry``), run here too because the library's error cannot say which line it came from.
     """
     source = "stdin" if name == "-" else name
     try:
@@ -173,6 +201,10 @@ def _entries_from_file(name: str, task: str) -> list[JSONObject]:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             raise InvalidBody(f"{source}, line {number}: not JSON ({exc})") from None
+        if isinstance(entry, dict):
+            # as 'history ls --json' prints them, of whichever task: the task named here takes them, with ids of
+            # its own log and expiresAt from createdAt and its project's ttl (the store's fields, never copied)
+            entry = {name: value for name, value in entry.items() if name not in ("id", "taskId", "expiresAt")}
         try:
             validate_entry(entry, task, now, Retention())
         except InvalidBody as exc:
@@ -286,9 +318,15 @@ def add_history_commands(
     settings.add_argument(
         "--max-entries", type=int, metavar="N", help="entries a task keeps, oldest dropped (historyMaxEntriesPerTask)"
     )
+    settings.add_argument(
+        "--run-ttl-days", metavar="N|none", help="days a run is kept, from its startedAt (runTtlDays; none: no limit)"
+    )
+    settings.add_argument("--max-runs", metavar="N|none", help="runs the project keeps, newest (maxRuns; none: all)")
     settings.add_argument("--json", action="store_true", help="print JSON")
 
-    prune = command("prune", cmd_prune, "remove expired history entries (and those over the cap) from the files")
+    prune = command(
+        "prune", cmd_prune, "remove expired history entries (and those over the cap) and runs past their retention"
+    )
     prune.add_argument("project", nargs="?", help="one project; default every project")
     prune.add_argument("--json", action="store_true", help="print JSON")
 

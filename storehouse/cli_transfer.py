@@ -69,7 +69,7 @@ def _write(lines: Iterator[bytes], target: BinaryIO) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         if str(args.file) == "-":
-            report = store.import_lines(sys.stdin.buffer)
+            report = store.import_lines(sys.stdin.buffer, args.project)
         else:
             try:
                 source = args.file.open("rb")
@@ -82,7 +82,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                         "(CSV is a view for spreadsheets and is not imported)"
                     )
                 source.seek(0)
-                report = store.import_lines(source)
+                report = store.import_lines(source, args.project)
     if args.json:
         out.print_json(orjson.dumps(report.as_json()).decode())
     else:
@@ -120,4 +120,5 @@ def add_transfer_commands(command: Command) -> None:
         "import", cmd_import, "read an export (JSON Lines) into the data directory; idempotent by id and version"
     )
     imported.add_argument("file", type=Path, metavar="FILE", help="the export file, or - for standard input")
+    imported.add_argument("--project", metavar="NEW", help="import every record into project NEW (a copy, renamed)")
     imported.add_argument("--json", action="store_true", help="print every line's outcome as JSON")

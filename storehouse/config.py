@@ -23,6 +23,7 @@ DEFAULT_REQUEST_TIMEOUT = 30  # seconds for a request (headers and body) to arri
 DEFAULT_MAX_CONNECTIONS = 1000  # open connections (and requests in flight) before the server answers 503
 DEFAULT_MAX_STREAMS = 100  # event streams open at once, counted apart from the connections above
 DEFAULT_IDLE_TIMEOUT = 5  # seconds for a new connection to send its first byte
+DEFAULT_CLEANUP_INTERVAL = 300  # seconds between a server's clean-ups of the runs retention hides
 DEFAULT_MAX_JSON_VALUES = 1_000_000  # structural bytes ([ { , :) of a JSON body: a bound on the values it holds
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]", "::1")
 
@@ -46,6 +47,7 @@ class Settings:
     max_streams_per_peer: int | None = None  # None: a quarter of max_streams (peer_streams)
     idle_timeout: int = DEFAULT_IDLE_TIMEOUT
     max_json_values: int = DEFAULT_MAX_JSON_VALUES
+    cleanup_interval: int = DEFAULT_CLEANUP_INTERVAL
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **flags: Any) -> Settings:
@@ -188,4 +190,5 @@ _PARSERS: dict[str, Any] = {
     "max_streams_per_peer": _int(1, 1_000_000),
     "idle_timeout": _int(1, 3600),
     "max_json_values": _int(1000, 1 << 40),
+    "cleanup_interval": _int(1, 86_400),
 }

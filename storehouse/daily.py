@@ -28,12 +28,19 @@ def percentile(ordered: list[int], share: float) -> int | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def daily_stats(backend: Backend, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
+def daily_stats(
+    backend: Backend,
+    project: str,
+    days: int = DEFAULT_DAYS,
+    until: str | None = None,
+    floor: tuple[str, str] | None = None,
+) -> JSONObject:
     """``{"from", "to", "days": [{"date", "runs", "byStatus", "costUSD", "tokens", "p50Duration",
     "p95Duration"}]}`` for the ``days`` days ending ``until`` (``YYYY-MM-DD``, UTC), oldest first.
 
     ``until`` defaults to the day of the project's newest run (today if it has none), so a project whose
-    runs stopped a while ago still shows them. InvalidParameter names a bad argument.
+    runs stopped a while ago still shows them. Runs below ``floor`` (hidden by run retention) are left out.
+    InvalidParameter names a bad argument.
     """
     check_id(project, "projectId")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
@@ -47,7 +54,7 @@ def daily_stats(backend: Backend, project: str, days: int = DEFAULT_DAYS, until:
     first = last - timedelta(days=days - 1)
     # timestamps are canonical text, so a day's runs are those from "YYYY-MM-DDT" up to the next day's
     end = f"{(last + timedelta(days=1)).isoformat()}T" if last < date.max else "A"  # "9999-..." sorts before "A"
-    found = backend.daily(project, f"{first.isoformat()}T", end)
+    found = backend.daily(project, f"{first.isoformat()}T", end, floor)
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     money: dict[str, int] = defaultdict(int)
     tokens: dict[str, int] = defaultdict(int)

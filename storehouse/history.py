@@ -70,6 +70,10 @@ MAX_ID = (1 << 63) - 1  # ids are 64-bit, as everywhere in the API
 _TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")  # as the store writes them
 DEFAULT_TTL_DAYS = 20
 DEFAULT_MAX_ENTRIES = 100
+# A project's settings.json: (lowest, highest) of each. Runs' retention sits beside history's; absent or null
+# keeps every run (``Storehouse.run_retention``).
+HISTORY_SETTINGS = {"historyTtlDays": (1, 36_500), "historyMaxEntriesPerTask": (1, 100_000)}
+RUN_SETTINGS = {"runTtlDays": (1, 36_500), "maxRuns": (1, 1_000_000_000)}
 log = logging.getLogger("storehouse")
 T = TypeVar("T")
 
@@ -391,7 +395,16 @@ class HistoryStore:
         records (the change log) is in the same order as the ids.
         """
         retention = self._retention(project)
-        made = [validate_entry(entry, check_id(task, "taskId"), now, retention) for entry in entries]
+        check_id(task, "taskId")
+        made = []
+        for position, entry in enumerate(entries):
+            try:
+                made.append(validate_entry(entry, task, now, retention))
+            except InvalidBody as exc:
+                if len(entries) == 1:
+                    raise
+                # which one, as its index in the list (from 0): a batch of hundreds is otherwise a hunt
+                raise InvalidBody(f"entry {position}: {exc.message}; no entry was added") from None
         if not made:
             raise InvalidBody("no entries to add: send an entry object or a non-empty list of them")
         path = self._file(project, task)

@@ -284,6 +284,7 @@ _SORT_KEYS: dict[
     "duration_key": lambda summary: -1 if summary["duration"] is None else summary["duration"],
 }
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+PAGE_REPR_ITEMS = 5  # summaries a Page's repr shows
 
 
 class IndexRow(Protocol):
@@ -406,6 +407,23 @@ class ListQuery:
     offset: int = 0
     cursor: str | None = None
     search: str | None = None  # an id prefix or a name substring, case-insensitive
+    # (startedAt, id) bounds on the rows: ``floor`` hides the runs a project's run retention keeps no more (those
+    # before it), ``before`` keeps only the runs before it (what a clean-up removes). See ``Index.run_floor``.
+    floor: tuple[str, str] | None = None
+    before: tuple[str, str] | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter but retention's floor is given (a delete without one deletes every run)."""
+        return bool(
+            self.statuses
+            or self.task_id is not None
+            or self.tag is not None
+            or self.started_after is not None
+            or self.started_before is not None
+            or self.search is not None
+            or self.before is not None
+        )
 
 
 @dataclass
@@ -416,6 +434,12 @@ class Page:
     total: int
     next_cursor: str | None = None
     _items: list[JSONObject] | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        shown = self.items[:PAGE_REPR_ITEMS]
+        more = f", ... {len(self.items) - len(shown)} more" if len(self.items) > len(shown) else ""
+        items = ", ".join(repr(item) for item in shown) + more
+        return f"Page(total={self.total}, next_cursor={self.next_cursor!r}, items=[{items}])"
 
     @property
     def size(self) -> int:
@@ -472,6 +496,7 @@ class Index:
         self._anchors: dict[tuple[int, ListQuery], tuple[int, list[tuple[object, str]]]] = {}
         self._pages: dict[tuple[int, ListQuery], tuple[int, Page]] = {}
         self._pages_bytes = 0
+        self._floors: dict[tuple[int, int], tuple[int, tuple[str, str] | None]] = {}
         self._commit_guard = threading.Lock()
         self._commit_queue: list[_Ticket] = []
         self._committing = False
@@ -510,6 +535,7 @@ class Index:
             self._anchors.clear()
             self._pages.clear()
             self._pages_bytes = 0
+            self._floors.clear()
         self._create(self._connect())
 
     def _create(self, connection: sqlite3.Connection) -> None:
@@ -850,7 +876,7 @@ class Index:
         return int(self._connect().execute(f"SELECT count(*) FROM {table.name} WHERE p = ?", (p,)).fetchone()[0])
 
     def daily(
-        self, p: int, since: str, until: str
+        self, p: int, since: str, until: str, floor: tuple[str, str] | None = None
     ) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[str, int]]]:
         """Runs started in [since, until), by day: (day, status, runs, cost in nano-dollars, tokens) rows, and
         (day, duration) pairs sorted by day then duration (for percentiles). One range scan of the start index.
@@ -860,14 +886,15 @@ class Index:
         cannot overflow before 2**31 rows (tests/test_daily.py::test_daily_sums_past_64_bits_are_exact).
         """
         connection = self._connect()
+        shown, bound = ("", ()) if floor is None else (" AND (started_at, id) >= (?, ?)", floor)
         connection.execute("BEGIN")  # both from one snapshot
         try:
             found = connection.execute(
                 "SELECT substr(started_at, 1, 10) AS day, status, count(*), "
                 "sum(cost_nanos >> 32), sum(cost_nanos & 4294967295), "
                 "sum(tokens_total >> 32), sum(tokens_total & 4294967295) "
-                "FROM executions WHERE p = ? AND started_at >= ? AND started_at < ? GROUP BY day, status",
-                (p, since, until),
+                f"FROM executions WHERE p = ? AND started_at >= ? AND started_at < ?{shown} GROUP BY day, status",
+                (p, since, until, *bound),
             ).fetchall()
             counts = [
                 (day, status, runs, (cost_high << 32) + cost_low, (tokens_high << 32) + tokens_low)
@@ -875,8 +902,9 @@ class Index:
             ]
             durations = connection.execute(
                 "SELECT substr(started_at, 1, 10) AS day, duration FROM executions "
-                "WHERE p = ? AND started_at >= ? AND started_at < ? AND duration IS NOT NULL ORDER BY day, duration",
-                (p, since, until),
+                f"WHERE p = ? AND started_at >= ? AND started_at < ? AND duration IS NOT NULL{shown} "
+                "ORDER BY day, duration",
+                (p, since, until, *bound),
             ).fetchall()
         finally:
             connection.execute("COMMIT")
@@ -1016,13 +1044,19 @@ class Index:
             and query.started_after is None
             and query.started_before is None
             and query.search is None
+            and query.before is None
         ):
-            # status alone (or nothing): the stats table already holds the counts
+            # status alone (or nothing): the stats table already holds the counts, less the runs below the floor
+            # (a range of the start index, as few as the clean-up left: it removes them in the background)
             statuses = query.statuses or STATUSES
-            return (
-                f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({','.join('?' * len(statuses))})",
-                [p, *statuses],
+            marks = ",".join("?" * len(statuses))
+            sql = f"SELECT coalesce(sum(n), 0) FROM stats WHERE p = ? AND status IN ({marks})"
+            if query.floor is None:
+                return sql, [p, *statuses]
+            hidden = (
+                f"SELECT count(*) FROM executions WHERE p = ? AND (started_at, id) < (?, ?) AND status IN ({marks})"
             )
+            return f"({sql}) - ({hidden})", [p, *statuses, p, *query.floor, *statuses]
         return f"SELECT count(*) FROM executions WHERE {' AND '.join(where)}", list(params)
 
     def _filters(self, p: int, query: ListQuery) -> tuple[list[str], list[object]]:
@@ -1055,11 +1089,69 @@ class Index:
             pattern = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append("(id LIKE ? ESCAPE '\\' OR instr(lower(name), lower(?)) > 0)")
             params += [pattern + "%", query.search]
+        if query.floor is not None:
+            where.append("(started_at, id) >= (?, ?)")
+            params += query.floor
+        if query.before is not None:
+            where.append("(started_at, id) < (?, ?)")
+            params += query.before
         return where, params
 
-    def stats(self, p: int | None) -> JSONObject:
+    def matching_ids(self, p: int, query: ListQuery) -> list[str]:
+        """The ids of every run the query's filters match (its sort and page aside)."""
+        where, params = self._filters(p, query)
+        sql = f"SELECT id FROM executions WHERE {' AND '.join(where)}"
+        return [str(item) for (item,) in self._connect().execute(sql, params)]
+
+    def matches(self, p: int, query: ListQuery, item: str) -> bool:
+        """Whether the query's filters match the run item as indexed now."""
+        where, params = self._filters(p, query)
+        sql = f"SELECT 1 FROM executions WHERE {' AND '.join(where)} AND id = ?"
+        return self._connect().execute(sql, [*params, item]).fetchone() is not None
+
+    def run_floor(self, p: int, cutoff: str | None, keep: int | None) -> tuple[str, str] | None:
+        """The (startedAt, id) below which a project's runs are hidden by its run retention, or None (none is):
+        runs started before ``cutoff`` are past the ttl, and only the newest ``keep`` by (startedAt, id) stay.
+
+        The ttl's floor is the first row at or after cutoff, not cutoff itself, so that the floor (and the pages
+        cached under it) stays the same while no run crosses it. The cap's floor is the keep-th newest row, found
+        by stepping over ``keep`` index entries once per generation of the project (cached, like anchors).
+        """
+        connection = self._connect()
+        floors: list[tuple[str, str]] = []
+        if cutoff is not None:
+            found = connection.execute(
+                "SELECT started_at, id FROM executions WHERE p = ? AND started_at >= ? ORDER BY started_at, id LIMIT 1",
+                (p, cutoff),
+            ).fetchone()
+            floors.append((str(found[0]), str(found[1])) if found else (cutoff, ""))
+        if keep is not None:
+            generation = self._generation(connection, p)
+            with self._guard:
+                cached = self._floors.get((p, keep))
+            if cached is not None and cached[0] == generation:
+                floor = cached[1]
+            else:
+                found = connection.execute(
+                    "SELECT started_at, id FROM executions WHERE p = ? ORDER BY started_at DESC, id DESC "
+                    "LIMIT 1 OFFSET ?",
+                    (p, keep - 1),
+                ).fetchone()
+                floor = (str(found[0]), str(found[1])) if found else None
+                with self._guard:
+                    if len(self._floors) >= MAX_ANCHORED_LISTINGS:
+                        self._floors.pop(next(iter(self._floors)))
+                    self._floors[(p, keep)] = (generation, floor)
+            if floor is not None:
+                floors.append(floor)
+        return max(floors) if floors else None
+
+    def stats(self, p: int | None, floor: tuple[str, str] | None = None) -> JSONObject:
         """Counts by status, cost, tokens and durations of a project; O(number of statuses). The sums are exact up
-        to 2**63 - 1 and saturate there (never an error, however many runs of the most tokens a project holds)."""
+        to 2**63 - 1 and saturate there (never an error, however many runs of the most tokens a project holds).
+
+        With ``floor`` (run retention), the runs below it are left out: their figures are taken away from the
+        stats table's, a range of the start index as long as the runs the clean-up has not yet removed."""
         by_status = {status: 0 for status in STATUSES}
         totals = {"cost_nanos": 0, "tokens_in": 0, "tokens_out": 0, "tokens_total": 0, "dur_sum": 0, "dur_n": 0}
         if p is not None:
@@ -1068,15 +1160,21 @@ class Index:
                 "overflowed FROM stats WHERE p = ?"
             )
             connection = self._connect()
-            rows = connection.execute(query, (p,)).fetchall()
+            connection.execute("BEGIN")  # the stats and the hidden runs from one snapshot
+            try:
+                rows = connection.execute(query, (p,)).fetchall()
+                if floor is not None and not any(row[-1] for row in rows):
+                    rows += self._hidden_stats(connection, p, floor)
+            finally:
+                connection.execute("COMMIT")
             if any(row[-1] for row in rows):
                 # a sum once passed 2**63 - 1 and SQLite turned it into an inexact float (which stays inexact, or
                 # silently wrong, after the big runs go): add the project up exactly, a scan in this rare case only
                 query = (
                     "SELECT status, 1, cost_nanos, tokens_in, tokens_out, tokens_total, coalesce(duration, 0), "
-                    "duration IS NOT NULL, 0 FROM executions WHERE p = ?"
+                    "duration IS NOT NULL, 0 FROM executions WHERE p = ? AND (started_at, id) >= (?, ?)"
                 )
-                rows = connection.execute(query, (p,)).fetchall()
+                rows = connection.execute(query, (p, *(floor or ("", "")))).fetchall()
             for status, n, cost, t_in, t_out, t_total, d_sum, d_n, _ in rows:
                 by_status[status] = by_status.get(status, 0) + n
                 for name, value in zip(totals, (cost, t_in, t_out, t_total, d_sum, d_n), strict=True):
@@ -1096,6 +1194,22 @@ class Index:
             "totalDuration": min(totals["dur_sum"], MAX_INT),
             "successRate": by_status["completed"] / finished if finished else None,
         }
+
+    def _hidden_stats(self, connection: sqlite3.Connection, p: int, floor: tuple[str, str]) -> list[tuple[object, ...]]:
+        """The stats rows of the runs below floor, negated (each column summed in two 32-bit halves, which cannot
+        overflow, as in ``daily``)."""
+        columns = ("cost_nanos", "tokens_in", "tokens_out", "tokens_total", "coalesce(duration, 0)")
+        halves = ", ".join(f"sum({column} >> 32), sum({column} & 4294967295)" for column in columns)
+        found = connection.execute(
+            f"SELECT status, count(*), {halves}, count(duration) FROM executions "
+            "WHERE p = ? AND (started_at, id) < (?, ?) GROUP BY status",
+            (p, *floor),
+        ).fetchall()
+        rows: list[tuple[object, ...]] = []
+        for status, n, *sums, with_duration in found:
+            totals = [(sums[i] << 32) + sums[i + 1] for i in range(0, len(sums), 2)]
+            rows.append((status, -n, *(-total for total in totals), -with_duration, 0))
+        return rows
 
 
 _CORRUPTION = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})

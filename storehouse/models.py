@@ -8,6 +8,9 @@ milliseconds (``2026-01-05T10:00:05.000Z``), which also makes them sort as text.
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -311,6 +314,9 @@ def load_execution(raw: bytes, project: str, item: str) -> JSONObject:
     document = validate_execution(data)
     if document["version"] is None:
         document["version"] = 1
+    if document["duration"] is None and document["startedAt"] and document["completedAt"]:
+        # derived, as a write derives it: files of the original system have the two times and no duration
+        document["duration"] = millis_between(document["startedAt"], document["completedAt"])
     return document
 
 
@@ -320,3 +326,32 @@ def dump_execution(document: JSONObject) -> bytes:
         return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
     except orjson.JSONEncodeError as exc:
         raise InvalidBody(f"cannot be stored as JSON: {exc}") from None
+
+
+def _camel_name(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join("USD" if part == "usd" else part.capitalize() for part in rest)
+
+
+def _snake_name(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(USD|[A-Z])", lambda found: "_" + found.group(1).lower(), name)
+
+
+def json_fields(fields: Mapping[str, JSONValue], where: str) -> JSONObject:
+    """Keyword arguments as the JSON fields they name: ``task_id`` is ``taskId``, ``cost_usd`` is ``costUSD``.
+
+    A camelCase keyword (``taskId=``) still works in this version, with a DeprecationWarning naming the
+    snake_case one to use instead; it goes in the next."""
+    named: JSONObject = {}
+    for name, value in fields.items():
+        if name != name.lower():
+            warnings.warn(
+                f"{where}({name}=...) is deprecated; use {_snake_name(name)}=... (camelCase keywords go in the next "
+                "version)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            named[name] = value
+        else:
+            named[_camel_name(name)] = value
+    return named

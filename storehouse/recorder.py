@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .errors import InvalidRequest
 from .history import Retention, validate_entry
-from .models import JSONObject, JSONValue, now_timestamp
+from .models import JSONObject, JSONValue, json_fields, now_timestamp
 
 Append = Callable[[JSONObject], None]
 """Appends one history entry to the run's task."""
@@ -45,8 +45,9 @@ class Run:
         self.fields["output"] = value
 
     def set(self, **fields: JSONValue) -> None:
-        """Set fields (camelCase names, as in the JSON) to save when the block ends."""
-        self.fields.update(fields)
+        """Set fields to save when the block ends: snake_case names of the JSON's (``result_summary`` is
+        ``resultSummary``; camelCase still works in this version, with a DeprecationWarning)."""
+        self.fields.update(json_fields(fields, "run.set"))
 
     def add_tokens(self, input: int = 0, output: int = 0) -> None:
         """Add to the run's token usage."""
@@ -60,6 +61,7 @@ class Run:
     def add_step(self, name: str, **fields: JSONValue) -> None:
         """Append a step (``agent``, ``status``, ``tokenUsage``, ``costUSD``, ``input``, ``output`` ...); with
         history on, an ``execution_step`` entry (name, agent and status) goes to the task's history now."""
+        fields = json_fields(fields, "run.add_step")
         self.steps.append({"name": name, **fields})
         if self._log_steps:
             agent, status = fields.get("agent"), fields.get("status")
@@ -74,12 +76,14 @@ class Run:
         """Add an entry to the history of the run's task now, with ``executionId`` set to this run.
 
         ``type`` is a history type (``chat_message``, ``agent_turn``, ``log`` ...); fields are the entry's
-        other fields (``role``, ``workspaceId``, ``sessionId``, ``metadata``). InvalidBody for a bad entry,
-        InvalidRequest when the run has no ``taskId``.
+        other fields, in snake_case (``role``, ``workspace_id``, ``session_id``, ``metadata``; camelCase still
+        works in this version, with a DeprecationWarning). InvalidBody for a bad entry, InvalidRequest when the
+        run has no ``taskId``.
         """
+        named = json_fields(fields, "run.log")
         if self._append is None or self.task_id is None:
-            raise InvalidRequest(f"run {self.id} has no taskId: record(..., taskId=...) to keep a task history")
-        entry: JSONObject = {"type": type, "content": content, "executionId": self.id, **fields}
+            raise InvalidRequest(f"run {self.id} has no taskId: record(..., task_id=...) to keep a task history")
+        entry: JSONObject = {"type": type, "content": content, "executionId": self.id, **named}
         validate_entry(entry, self.task_id, now_timestamp(), Retention())  # refuse a bad entry here, not later
         self._append(entry)
 

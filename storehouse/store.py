@@ -18,7 +18,8 @@ import logging
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -32,14 +33,31 @@ from .daily import DEFAULT_DAYS, daily_stats
 from .errors import Conflict, InvalidBody, InvalidId, InvalidParameter, InvalidRequest, NotFound, StorageError
 from .executions import patch, prepare
 from .fsio import FileIO, read_bytes
-from .history import DEFAULT_MAX_ENTRIES, DEFAULT_TTL_DAYS, SETTINGS, HistoryStore, Retention
+from .history import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_TTL_DAYS,
+    HISTORY_SETTINGS,
+    RUN_SETTINGS,
+    SETTINGS,
+    HistoryStore,
+    Retention,
+)
 from .history_index import HistoryIndex
 from .ids import check_id, new_id
-from .index import Page
+from .index import ListQuery, Page
 from .kinds import EXECUTION
 from .lane import Lane
 from .locks import LockTable
-from .models import FINAL_STATUSES, JSONObject, JSONValue, check_depth, now_timestamp
+from .models import (
+    FINAL_STATUSES,
+    JSONObject,
+    JSONValue,
+    check_depth,
+    format_timestamp,
+    json_fields,
+    now_timestamp,
+    parse_timestamp,
+)
 from .queries import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_LIMIT,
@@ -175,10 +193,11 @@ class Storehouse(TaskOperations):
         jsonl or csv), streamed; see ``storehouse.transfer``. Bad arguments raise before the first line."""
         return export(self, project, kind, format, **filters)
 
-    def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
+    def import_lines(self, lines: Iterable[bytes | str], project: str | None = None) -> ImportReport:
         """Import the lines of an export: created, updated, skipped or rejected, line by line (a rejected line
-        changes nothing). Idempotent by id and version. See ``storehouse.transfer``."""
-        return import_lines(self, lines)
+        changes nothing). Idempotent by id and version. With ``project``, every record goes into that project.
+        See ``storehouse.transfer``."""
+        return import_lines(self, lines, project)
 
     def _write(
         self, project: str, execution_id: str, build: Builder, if_match: int | None, *, checked: bool = False
@@ -207,19 +226,116 @@ class Storehouse(TaskOperations):
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
         document = self.backend.read(project, execution_id)
-        if document is None:
+        if document is None or self._hidden(project, document):
             raise NotFound(f"execution {execution_id} not found in project {project}")
         return document
+
+    def _hidden(self, project: str, document: JSONObject) -> bool:
+        """Whether the project's run retention hides a run (read from its file)."""
+        floor = self._run_floor(project)
+        return floor is not None and (str(document["startedAt"] or ""), str(document["id"])) < floor
+
+    def _run_floor(self, project: str) -> tuple[str, str] | None:
+        """The (startedAt, id) below which the project's run retention hides runs, or None when it keeps all: runs
+        that started more than ``runTtlDays`` ago, and all but the newest ``maxRuns`` by startedAt (then id)."""
+        ttl, keep = self.run_retention(project)
+        if ttl is None and keep is None:
+            return None
+        cutoff = None if ttl is None else format_timestamp(parse_timestamp(now_timestamp()) - timedelta(days=ttl))
+        return self.backend.run_floor(project, cutoff, keep)
 
     def delete_execution(self, project: str, execution_id: str, *, if_match: int | None = None) -> None:
         """Delete one execution durably. NotFound if absent, PreconditionFailed if ``if_match`` is stale."""
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
+        self._prune_capped(project)
         self.backend.delete(project, execution_id, if_match)
 
-    def delete_executions(self, project: str) -> int:
-        """Delete every execution of a project; return how many were deleted."""
-        return self.backend.delete_all(check_id(project, "projectId"))
+    def _prune_capped(self, project: str) -> None:
+        """Before a delete under ``maxRuns``: remove the runs the cap hides now, which the delete would otherwise
+        bring back into the newest maxRuns (a hidden run never shows again)."""
+        if self.run_retention(project)[1] is not None:
+            self.prune_runs(project)
+
+    def delete_executions(
+        self,
+        project: str,
+        *,
+        status: str | Iterable[str] | None = None,
+        task_id: str | None = None,
+        tag: str | None = None,
+        started_after: str | None = None,
+        started_before: str | None = None,
+        q: str | None = None,
+    ) -> int:
+        """Delete the executions the filters match (those of ``list_executions``; a list of statuses is their
+        union), or every execution of the project when none is given; return how many were deleted.
+
+        Each run is deleted atomically and durably (after a crash it is there or gone, and the index follows
+        the files), and checked again under its lock: a run changed meanwhile to no longer match stays. A run
+        hidden by the project's run retention is not counted (it is gone already; without filters, its file
+        goes too and counts). Bad filters raise InvalidParameter before anything is deleted.
+        """
+        query = make_list_query(
+            status=status,
+            task_id=task_id,
+            tag=tag,
+            started_after=started_after,
+            started_before=started_before,
+            sort="-startedAt",
+            limit=1,
+            offset=0,
+            cursor=None,
+            q=q,
+        )
+        check_id(project, "projectId")
+        if not query.filtered:
+            return self.backend.delete_all(project)
+        self._prune_capped(project)
+        return self.backend.delete_where(project, replace(query, floor=self._run_floor(project)))
+
+    def delete_project(self, project: str) -> dict[str, int]:
+        """Delete a project: its executions, tasks, task history and settings, and then its directories.
+
+        Returns the counts: ``{"executions", "tasks", "history" (entries a read showed), "settings" (1 if the
+        project had its own)}``. The change feed gets one ``project.deleted`` event carrying them, not one event
+        per document. Each document is deleted atomically and durably; a crash part-way leaves a project with
+        fewer documents, and deleting it again finishes. A write that races with the delete either lands before
+        (and is deleted) or after it (and starts the project again). What was not made by storehouse (a file or
+        directory made by hand, a symlink) is left where it is, and so is its directory.
+        """
+        check_id(project, "projectId")
+        with self._locks.exclusive(f"graph/{project}"):  # no task operation of any process meanwhile
+            executions = self.backend.delete_all(project, EXECUTION, announce=False)
+            tasks = self.backend.delete_all(project, TASK, announce=False)
+            now = now_timestamp()
+            history = 0
+            for task in self._history.tasks(project):
+                history += self._history.count(project, task, now)
+                self._history.forget(project, task)
+            settings = self._forget_settings(project)
+            self.backend.forget_project(project)
+        counts = {"executions": executions, "tasks": tasks, "history": history, "settings": settings}
+        self.backend.log_change(project, "project.deleted", orjson.dumps({"projectId": project, **counts}))
+        return counts
+
+    def _forget_settings(self, project: str) -> int:
+        """Remove a project's settings.json (a symlink in its place goes itself); 1 if there was one."""
+        with self._history.project_folder(project) as folder:
+            if folder is None:
+                return 0
+            path = self._history.directory(project).parent / SETTINGS
+            return int(self._history.io.unlink_durably(path, folder))
+
+    def prune_runs(self, project: str) -> int:
+        """Remove from the files the runs that the project's run retention hides (``runTtlDays``, ``maxRuns``);
+        return how many went. Reads never show them either way: this frees the space. Each run is checked again
+        under its lock (one patched to a later ``startedAt`` meanwhile stays), and a crash part-way loses no run
+        that retention keeps."""
+        floor = self._run_floor(check_id(project, "projectId"))
+        if floor is None:
+            return 0
+        return self.backend.delete_where(project, ListQuery(before=floor))
 
     def list_executions(
         self,
@@ -254,16 +370,18 @@ class Storehouse(TaskOperations):
             cursor=cursor,
             q=q,
         )
-        return self.backend.page(check_id(project, "projectId"), query)
+        floor = self._run_floor(check_id(project, "projectId"))
+        return self.backend.page(project, query if floor is None else replace(query, floor=floor))
 
     def execution_stats(self, project: str) -> JSONObject:
-        """Counts by status, cost, tokens and durations over every execution of a project."""
-        return self.backend.stats(check_id(project, "projectId"))
+        """Counts by status, cost, tokens and durations over every execution of a project (that its run
+        retention keeps)."""
+        return self.backend.stats(check_id(project, "projectId"), self._run_floor(project))
 
     def daily_stats(self, project: str, days: int = DEFAULT_DAYS, until: str | None = None) -> JSONObject:
         """Runs by status, cost, tokens and p50/p95 duration for each of ``days`` days ending ``until``
         (``YYYY-MM-DD``, UTC; default the day of the newest run). See ``storehouse.daily``."""
-        return daily_stats(self.backend, project, days, until)
+        return daily_stats(self.backend, project, days, until, self._run_floor(check_id(project, "projectId")))
 
     def list_projects(self, *, limit: int = DEFAULT_PROJECT_LIMIT, offset: int = 0) -> ProjectPage:
         """A page of the projects with executions, tasks or history, by id (each with its execution count and
@@ -272,11 +390,19 @@ class Storehouse(TaskOperations):
         The page bounds the answer, not the work: every project's figures are read from the index (four small
         queries each, ~1 ms per 20 projects here), as the total and the order need every project's name."""
         _check_page(limit, offset)
-        found = {info.id: info for info in self.backend.projects()}
+        found = {info.id: self._shown(info) for info in self.backend.projects()}
         for name in self.history_projects():
             found.setdefault(name, ProjectInfo(name, 0, None))
         names = sorted(found)
         return ProjectPage([found[name] for name in names[offset : offset + limit]], len(names))
+
+    def _shown(self, info: ProjectInfo) -> ProjectInfo:
+        """A project's figures without the runs its run retention hides."""
+        floor = self._run_floor(info.id) if info.execution_count else None
+        if floor is None:
+            return info
+        stats = self.backend.stats(info.id, floor)
+        return replace(info, execution_count=int(stats["totalExecutions"]), cost_usd=float(stats["totalCostUSD"]))
 
     def reindex(self, project: str | None = None, progress: Progress | None = None) -> ReindexReport:
         """Rebuild the index of one project (or every project) from the files."""
@@ -403,15 +529,32 @@ class Storehouse(TaskOperations):
         return self._history.prune(check_id(project, "projectId"), now_timestamp())
 
     def history_settings(self, project: str) -> JSONObject:
-        """``{"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}`` for a project (defaults until set)."""
-        retention = self._retention(check_id(project, "projectId"))
-        return {"historyTtlDays": retention.ttl_days, "historyMaxEntriesPerTask": retention.max_entries}
+        """A project's retention: ``{"historyTtlDays": 20, "historyMaxEntriesPerTask": 100, "runTtlDays": null,
+        "maxRuns": null}`` (history's defaults until set; null for runs: every run is kept)."""
+        check_id(project, "projectId")
+        retention = self._retention(project)
+        ttl, keep = self.run_retention(project)
+        return {
+            "historyTtlDays": retention.ttl_days,
+            "historyMaxEntriesPerTask": retention.max_entries,
+            "runTtlDays": ttl,
+            "maxRuns": keep,
+        }
+
+    def run_retention(self, project: str) -> tuple[int | None, int | None]:
+        """A project's run retention: (``runTtlDays``, ``maxRuns``), None for each that keeps every run."""
+        values = self._settings_values(check_id(project, "projectId"))
+        found = [values.get(name) for name in RUN_SETTINGS]
+        ttl, keep = (value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+                     for value in found)  # fmt: skip
+        return ttl, keep
 
     def set_history_settings(self, project: str, settings: JSONObject) -> JSONObject:
-        """Change a project's retention (either key may be left out); InvalidBody for a bad value.
+        """Change a project's retention (any key may be left out; ``runTtlDays`` and ``maxRuns`` may be null,
+        keeping every run); InvalidBody for a bad value, and nothing changes.
 
         A lower ttl or cap applies to every read at once. A higher one applies from now on: what the old
-        settings already hid is removed from the files first, and never shows again.
+        settings already hid is removed from the files first (history entries, and runs), and never shows again.
         """
         current = self.history_settings(project)
         if not isinstance(settings, dict):
@@ -419,11 +562,24 @@ class Storehouse(TaskOperations):
         unknown = sorted(set(settings) - set(current))
         if unknown:
             raise InvalidBody(f"unknown setting {unknown[0]!r}; the settings are {', '.join(current)}")
-        for name, (low, high) in (("historyTtlDays", (1, 36_500)), ("historyMaxEntriesPerTask", (1, 100_000))):
+        for name, (low, high) in HISTORY_SETTINGS.items():
             value = settings.get(name, current[name])
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InvalidBody(f"{name} must be a whole number from {low} to {high}, got {value!r}")
             current[name] = value
+        old_runs = (current["runTtlDays"], current["maxRuns"])
+        for name, (low, high) in RUN_SETTINGS.items():
+            value = settings.get(name, current[name])
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high
+            ):
+                raise InvalidBody(
+                    f"{name} must be null (keep every run) or a whole number from {low} to {high}, got {value!r}"
+                )
+            current[name] = value
+        if any(old is not None and (new is None or new > old)
+               for old, new in zip(old_runs, (current["runTtlDays"], current["maxRuns"]), strict=True)):  # fmt: skip
+            self.prune_runs(project)  # what the old settings hid stays hidden: it goes before they loosen
         path = self._history.directory(project).parent / SETTINGS
 
         def write() -> None:
@@ -464,7 +620,7 @@ class Storehouse(TaskOperations):
         with self._history.project_folder(check_id(project, "projectId")) as folder:
             return folder is not None and read_bytes(Path(SETTINGS), folder) is not None
 
-    def _retention(self, project: str) -> Retention:
+    def _settings_values(self, project: str) -> dict[str, object]:
         """The project's settings.json, read without following a symlink: a symlinked settings.json gives the
         defaults ('storehouse check' names it); InvalidRequest if the project's directory is a symlink."""
         with self._history.project_folder(project) as folder:
@@ -473,6 +629,11 @@ class Storehouse(TaskOperations):
             values = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             values = {}  # a damaged settings file: the defaults hold until the settings are written again
+        return values if isinstance(values, dict) else {}
+
+    def _retention(self, project: str) -> Retention:
+        """The project's history retention, from its settings.json (see ``_settings_values``)."""
+        values = self._settings_values(project)
         ttl, cap = values.get("historyTtlDays"), values.get("historyMaxEntriesPerTask")
         return Retention(
             ttl if isinstance(ttl, int) and ttl > 0 else DEFAULT_TTL_DAYS,
@@ -489,11 +650,15 @@ class Storehouse(TaskOperations):
 
         The final write adds the run's tokens, cost and steps to what is stored then, keeping what others
         wrote meanwhile; a final status someone else set (say ``cancelled``) is kept. ``run.log(...)`` adds
-        entries to the history of the run's task as it goes; with ``history`` (the default when ``taskId``
+        entries to the history of the run's task as it goes; with ``history`` (the default when ``task_id``
         is given) the start, each step and the end are logged there too (see ``storehouse.recorder``).
+
+        ``fields`` are the run's, in snake_case (``task_id``, ``tags``, ``cost_usd`` ...); camelCase names
+        (``taskId``) still work in this version, with a DeprecationWarning.
         """
+        fields = json_fields(fields, "record")
         if history and not fields.get("taskId"):
-            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+            raise InvalidRequest("history=True needs a task_id: the entries go to the history of the run's task")
         document = self.create_execution(project, {**fields, "name": name, "status": "running"})
         task = document["taskId"]
         logs = bool(task) if history is None else history
@@ -603,8 +768,17 @@ class AsyncStorehouse(AsyncTaskOperations):
     async def delete_execution(self, project: str, execution_id: str, *, if_match: int | None = None) -> None:
         await self._write(self.sync.delete_execution, project, execution_id, if_match=if_match)
 
-    async def delete_executions(self, project: str) -> int:
-        return await self._run(self.sync.delete_executions, project)
+    async def delete_executions(self, project: str, **filters: Any) -> int:
+        return await self._run(self.sync.delete_executions, project, **filters)
+
+    async def delete_project(self, project: str) -> dict[str, int]:
+        return await self._run(self.sync.delete_project, project)
+
+    async def prune_runs(self, project: str) -> int:
+        return await self._run(self.sync.prune_runs, project)
+
+    async def run_retention(self, project: str) -> tuple[int | None, int | None]:
+        return await self._read(self.sync.run_retention, project)
 
     async def list_executions(self, project: str, **query: Any) -> Page:
         return await self._read(self.sync.list_executions, project, **query)
@@ -627,8 +801,8 @@ class AsyncStorehouse(AsyncTaskOperations):
             for line in batch:
                 yield line
 
-    async def import_lines(self, lines: Iterable[bytes | str]) -> ImportReport:
-        return await self._run(self.sync.import_lines, lines)
+    async def import_lines(self, lines: Iterable[bytes | str], project: str | None = None) -> ImportReport:
+        return await self._run(self.sync.import_lines, lines, project)
 
     async def restore_history(self, project: str, task_id: str, entries: list[JSONObject]) -> list[JSONObject]:
         return await self._write(self.sync.restore_history, project, task_id, entries)
@@ -716,8 +890,9 @@ class AsyncStorehouse(AsyncTaskOperations):
     ) -> AsyncIterator[Run]:
         """The async form of ``Storehouse.record``. ``run.log(...)`` returns at once: its entries are appended
         in order in the background, and all of them before the block's end is recorded."""
+        fields = json_fields(fields, "record")
         if history and not fields.get("taskId"):
-            raise InvalidRequest("history=True needs a taskId: the entries go to the history of the run's task")
+            raise InvalidRequest("history=True needs a task_id: the entries go to the history of the run's task")
         document = await self.create_execution(project, {**fields, "name": name, "status": "running"})
         task = document["taskId"]
         logs = bool(task) if history is None else history

@@ -30,9 +30,17 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .errors import Conflict, InvalidBody, InvalidParameter, NotFound, StorehouseError
-from .history import MAX_ID, validate_entry
+from .history import MAX_ID, RUN_SETTINGS, validate_entry
 from .ids import check_id, is_valid_id
-from .models import MAX_VERSION, JSONObject, check_depth, load_execution, normalize_timestamp, type_name
+from .models import (
+    MAX_VERSION,
+    JSONObject,
+    check_depth,
+    load_execution,
+    normalize_timestamp,
+    now_timestamp,
+    type_name,
+)
 from .queries import MAX_LIMIT
 from .tasks import load_task
 
@@ -266,9 +274,15 @@ class _Skip(Exception):
     """Raised inside a write's builder: the stored document already is this one (or newer)."""
 
 
-def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportReport:
+def import_lines(store: Storehouse, lines: Iterable[bytes | str], project: str | None = None) -> ImportReport:
     """Import the lines of an export (JSON Lines; blank lines are ignored). Never raises for a bad line: its
-    outcome is ``rejected`` with the reason. History entries of one task in a row are appended in one write."""
+    outcome is ``rejected`` with the reason. History entries of one task in a row are appended in one write.
+
+    With ``project``, every record goes into that project, whatever project it names (a copy under a new name).
+    Documents of the original system and of other tools may lack ``version`` (taken as 1) and timestamps, which
+    are filled in alike for runs and tasks (see ``_fill_timestamps``). InvalidParameter for a bad project id."""
+    into = None if project is None else check_id(project, "project")
+    now = now_timestamp()
     report = ImportReport()
     pending: list[tuple[int, str, str, JSONObject]] = []  # history lines of one task, not yet written
 
@@ -284,7 +298,11 @@ def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportRepor
             if not text:
                 continue
             record = _record(text)
+            if into is not None:
+                record["project"] = into
+                record["document"].pop("projectId", None)  # the document's own project is the one named
             kind, project, document = record["kind"], record["project"], record["document"]
+            filled = _fill_timestamps(kind, document, now) if kind in ("execution", "task") else ()
             check_depth(document, store.settings.max_json_depth, f"the {kind} document")
             if kind == "history":
                 task_id = record["taskId"]
@@ -297,7 +315,7 @@ def import_lines(store: Storehouse, lines: Iterable[bytes | str]) -> ImportRepor
             if kind == "settings":
                 report.outcomes.append(_import_settings(store, number, project, document))
             else:
-                report.outcomes.append(_import_document(store, number, kind, project, document))
+                report.outcomes.append(_import_document(store, number, kind, project, document, filled))
         except StorehouseError as exc:
             flush()
             report.outcomes.append(Outcome(number, "rejected", *_names(record), reason=exc.message))
@@ -347,16 +365,18 @@ def _record(text: str) -> JSONObject:
     return record
 
 
-def _import_document(store: Storehouse, number: int, kind: str, project: str, given: JSONObject) -> Outcome:
+def _import_document(
+    store: Storehouse, number: int, kind: str, project: str, given: JSONObject, filled: Iterable[str] = ()
+) -> Outcome:
     item = given.get("id")
     if not isinstance(item, str) or not is_valid_id(item):
         raise InvalidBody(f"the {kind}'s id must be an id, got {item!r}")
     if given.get("projectId") not in (None, project):
         raise InvalidBody(f"projectId is {given['projectId']!r} in the document but the record is of {project!r}")
-    if not isinstance(given.get("version"), int) or isinstance(given.get("version"), bool):
-        raise InvalidBody(
-            f"version must be a whole number (an exported document has one), got {given.get('version')!r}"
-        )
+    if given.get("version") is None:
+        given = {**given, "version": 1}  # the original system's files and other tools' have none: as it reads them
+    if not isinstance(given["version"], int) or isinstance(given["version"], bool):
+        raise InvalidBody(f"version must be a whole number (or absent: 1), got {given['version']!r}")
     if not 0 <= given["version"] <= MAX_VERSION:  # beyond it, the next write of the document could not be stored
         raise InvalidBody(f"version must be between 0 and {MAX_VERSION}, got {given['version']}")
     load = load_task if kind == "task" else load_execution
@@ -367,6 +387,11 @@ def _import_document(store: Storehouse, number: int, kind: str, project: str, gi
         nonlocal done
         if current is None:
             return document
+        if filled and current["version"] == document["version"]:
+            # the times the import filled in are those of the first import: the same document, imported again
+            same = {**document, **{name: current.get(name) for name in filled}}
+            if same == current:
+                raise _Skip(f"version {current['version']} is stored already")
         if current["version"] > document["version"] or current == document:
             raise _Skip(f"version {current['version']} is stored" + (" already" if current == document else ""))
         if current["version"] == document["version"]:
@@ -384,11 +409,34 @@ def _import_document(store: Storehouse, number: int, kind: str, project: str, gi
     return done
 
 
+def _fill_timestamps(kind: str, document: JSONObject, now: str) -> tuple[str, ...]:
+    """Give a document lacking them the timestamps a stored one has, alike for runs and tasks: ``createdAt``
+    from ``startedAt`` (runs), else ``updatedAt``, else the import's time; ``updatedAt`` from ``completedAt``
+    (runs), else ``createdAt``; a run's ``startedAt`` from ``createdAt``. Given values are kept as they are.
+    Returns the names filled in."""
+
+    def text(name: str) -> str | None:
+        value = document.get(name)
+        return value if isinstance(value, str) and value else None
+
+    run = kind == "execution"
+    created = text("createdAt") or (text("startedAt") if run else None) or text("updatedAt") or now
+    updated = text("updatedAt") or (text("completedAt") if run else None) or created
+    filled = []
+    for name, value in (("createdAt", created), ("updatedAt", updated), *((("startedAt", created),) if run else ())):
+        if document.get(name) is None:
+            document[name] = value
+            filled.append(name)
+    return tuple(filled)
+
+
 def _import_settings(store: Storehouse, number: int, project: str, given: JSONObject) -> Outcome:
     current = store.history_settings(project)
     for name, value in given.items():
         if name not in current:
             raise InvalidBody(f"unknown setting {name!r}; the settings are {', '.join(current)}")
+        if value is None and name in RUN_SETTINGS:
+            continue  # no limit on runs
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidBody(f"{name} must be a whole number, got {type_name(value)}")
     stored = store.has_history_settings(project)

@@ -54,10 +54,10 @@ def test_stats_counts_every_status(data_dir: Path, capsys: pytest.CaptureFixture
 def test_rm_deletes_one_or_all(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ids = _fill(data_dir)
     assert main(["rm", "demo", ids[0], "--data-dir", str(data_dir)]) == 0
-    assert main(["rm", "demo", "--all", "--data-dir", str(data_dir)]) == 0
-    assert "deleted 2 executions" in capsys.readouterr().out
+    assert main(["rm", "demo", "--all", "--yes", "--data-dir", str(data_dir)]) == 0
+    assert "deleted 2 execution(s) of demo" in capsys.readouterr().out
     assert main(["rm", "demo", "--data-dir", str(data_dir)]) == 1
-    assert "either an execution id or --all" in capsys.readouterr().err
+    assert "give an execution id, --all, or filters" in capsys.readouterr().err
 
 
 def test_errors_go_to_stderr_with_exit_1(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

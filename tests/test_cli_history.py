@@ -13,6 +13,7 @@ import pytest
 
 from storehouse import Storehouse
 from storehouse.cli import main
+from storehouse.errors import InvalidBody
 
 EXPIRED = "2020-01-01T00:00:00.000Z"  # long past any time-to-live
 
@@ -172,7 +173,7 @@ def test_add_file_reads_a_path_and_skips_blank_lines(
         ('["log"]', "line 3: a history entry must be a JSON object, got"),
         ('{"type": "log", "metadata": [1]}', "line 3: metadata must be a JSON object or null"),
         ('{"type": "log", "createdAt": "yesterday"}', "line 3: createdAt must be an RFC 3339 timestamp"),
-        ('{"type": "log", "taskId": "T-2"}', "line 3: taskId is 'T-2' in the body but 'T-1' in the path"),
+        ('{"type": "log", "sessionId": "a b"}', "line 3: sessionId must be 1-128 characters"),
         ('{"type": "log", "colour": "red"}', "line 3: unknown field 'colour'"),
     ],
 )
@@ -299,11 +300,16 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
     with Storehouse(data_dir) as store:
         store.add_history("demo", "T-1", [{"type": "log", "content": f"c{n}"} for n in range(5)])
     assert _run(data_dir, "history", "settings", "demo") == 0
-    assert capsys.readouterr().out == "historyTtlDays 20\nhistoryMaxEntriesPerTask 100\n"
+    assert capsys.readouterr().out == "historyTtlDays 20\nhistoryMaxEntriesPerTask 100\nrunTtlDays none\nmaxRuns none\n"
     assert _run(data_dir, "history", "settings", "demo", "--max-entries", "2", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 2}
+    assert json.loads(capsys.readouterr().out) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 2,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
     assert _run(data_dir, "history", "settings", "demo", "--ttl-days", "7") == 0
-    assert capsys.readouterr().out == "historyTtlDays 7\nhistoryMaxEntriesPerTask 2\n"
+    assert capsys.readouterr().out == "historyTtlDays 7\nhistoryMaxEntriesPerTask 2\nrunTtlDays none\nmaxRuns none\n"
     assert _run(data_dir, "history", "ls", "demo", "T-1", "--json") == 0
     assert [e["content"] for e in _lines(capsys.readouterr().out)] == ["c3", "c4"]
     assert _run(data_dir, "history", "ls", "demo", "T-1") == 0
@@ -318,6 +324,8 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
         (["--ttl-days", "0"], "historyTtlDays must be a whole number from 1 to 36500, got 0"),
         (["--max-entries", "-1"], "historyMaxEntriesPerTask must be a whole number from 1 to 100000, got -1"),
         (["--ttl-days", "5", "--max-entries", "100001"], "historyMaxEntriesPerTask must be a whole number"),
+        (["--max-runs", "0"], "maxRuns must be null (keep every run) or a whole number from 1"),
+        (["--run-ttl-days", "soon"], "runTtlDays must be a whole number or none"),
     ],
 )
 def test_settings_out_of_range_change_nothing(
@@ -326,7 +334,12 @@ def test_settings_out_of_range_change_nothing(
     assert _run(data_dir, "history", "settings", "demo", *flags) == 1
     assert message in capsys.readouterr().err
     assert _run(data_dir, "history", "settings", "demo", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert json.loads(capsys.readouterr().out) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
 
 
 def test_prune_one_project_removes_back_filled_expired_entries(
@@ -361,7 +374,19 @@ def test_prune_every_project_reports_each_and_the_total(data_dir: Path, capsys: 
     )
     assert len(_history_file(data_dir, "beta").read_bytes().splitlines()) == 1
     assert _run(data_dir, "prune", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == {"projects": {"alpha": 0, "beta": 0, "gamma": 0}, "deleted": 0}
+    assert json.loads(capsys.readouterr().out) == {
+        "projects": {"alpha": 0, "beta": 0, "gamma": 0},
+        "deleted": 0,
+        "runs": {},
+        "runsDeleted": 0,
+    }
+
+
+def test_settings_set_and_unset_the_run_limits(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(data_dir, "history", "settings", "demo", "--max-runs", "50", "--run-ttl-days", "30", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["maxRuns"] == 50
+    assert _run(data_dir, "history", "settings", "demo", "--max-runs", "none") == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == ["runTtlDays 30", "maxRuns none"]
 
 
 def test_prune_with_no_data_reports_nothing(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -442,3 +467,41 @@ def test_events_follows_another_process_until_stopped(data_dir: Path) -> None:
         if follower.stdout is not None:
             follower.stdout.close()
     assert code == 130  # Ctrl-C ends it quietly
+
+
+def test_a_batch_error_names_the_index_of_the_bad_entry_and_adds_nothing(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        good = {"type": "log", "content": "fine"}
+        with pytest.raises(InvalidBody, match=r"^entry 2: type must be one of .*; no entry was added$"):
+            store.add_history("demo", "T-1", [good, good, {"type": "nope"}, good])
+        assert store.count_history("demo", "T-1") == 0
+
+
+def test_history_ls_json_piped_into_history_add_file_round_trips_into_another_task(data_dir: Path) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history(
+            "demo",
+            "T-1",
+            [{"type": "chat_message", "role": "user", "content": "hi", "sessionId": "s-1"}, {"type": "log"}],
+        )
+        source = store.list_history("demo", "T-1").entries
+    command = [sys.executable, "-m", "storehouse"]
+    listed = subprocess.run(
+        [*command, "history", "ls", "demo", "T-1", "--json", "--data-dir", str(data_dir)],
+        capture_output=True,
+        check=True,
+    )
+    added = subprocess.run(
+        [*command, "history", "add", "demo", "T-2", "--file", "-", "--data-dir", str(data_dir)],
+        input=listed.stdout,
+        capture_output=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr.decode()
+    with Storehouse(data_dir) as store:
+        copied = store.list_history("demo", "T-2").entries
+    fields = ("type", "role", "content", "sessionId", "createdAt", "expiresAt", "metadata")
+    assert [{name: entry[name] for name in fields} for entry in copied] == [
+        {name: entry[name] for name in fields} for entry in source
+    ]
+    assert [entry["taskId"] for entry in copied] == ["T-2", "T-2"]

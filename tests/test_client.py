@@ -295,7 +295,12 @@ def test_history_round_trip(client: Client, project: str) -> None:
     assert [entry["id"] for entry in client.iter_history(project, "T-1", limit=2)] == [1, 2, 3, 4, 5]
     assert client.count_history(project, "T-1") == 5
     assert client.oldest_history(project, "T-1") == first["createdAt"]
-    assert client.history_settings(project) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert client.history_settings(project) == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
     assert client.set_history_settings(project, {"historyMaxEntriesPerTask": 3})["historyMaxEntriesPerTask"] == 3
     assert client.count_history(project, "T-1") == 3
     assert client.prune_history(project) == 2
@@ -704,3 +709,15 @@ async def test_async_export_of_tasks_history_and_project(
     assert [orjson.loads(line)["document"]["content"] for line in history] == ["x"]
     with pytest.raises(InvalidParameter, match="kind"):
         aclient.export(project, "everything")
+
+
+def test_a_page_repr_shows_the_items_the_total_and_the_next_cursor() -> None:
+    from storehouse.index import Page
+
+    page = Page([orjson.dumps({"id": f"r{n}", "status": "completed"}) for n in range(7)], 12, "abc")
+    shown = repr(page)
+    assert shown.startswith("Page(total=12, next_cursor='abc', items=[{'id': 'r0', 'status': 'completed'}")
+    assert "'r4'" in shown
+    assert "'r5'" not in shown
+    assert shown.endswith(", ... 2 more])")
+    assert "b'" not in shown  # no raw bytes

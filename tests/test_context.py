@@ -36,7 +36,7 @@ def project(store: Storehouse) -> Storehouse:
         assignedTo="coder",
     )
     store.add_dependency("p", "T-7", "db", "requires")
-    with store.record("p", "triage", taskId="T-7") as run:
+    with store.record("p", "triage", task_id="T-7") as run:
         run.add_tokens(input=1000, output=200)
         run.log("agent_turn", "Looked at auth.py; the hash changed.", role="coder")
     store.add_history(

@@ -31,6 +31,7 @@ COMMANDS = [
     "history",
     "prune",
     "events",
+    "projects",
     "tasks",
     "context",
     "export",

@@ -520,7 +520,7 @@ def test_record_marks_the_run_cancelled_on_keyboard_interrupt(store: Storehouse)
 
 def test_record_saves_steps(store: Storehouse) -> None:
     with store.record("demo") as run:
-        run.add_step("plan", agent="planner", status="completed", tokenUsage={"input": 1, "output": 2})
+        run.add_step("plan", agent="planner", status="completed", token_usage={"input": 1, "output": 2})
         run.add_step("act")
     steps = store.get_execution("demo", run.id)["steps"]
     assert [step["name"] for step in steps] == ["plan", "act"]

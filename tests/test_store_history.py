@@ -9,6 +9,8 @@ import pytest
 from storehouse import Storehouse
 from storehouse.errors import InvalidBody, InvalidId, InvalidParameter
 
+RUNS_KEPT = {"runTtlDays": None, "maxRuns": None}  # no run retention set: every run is kept
+
 
 def test_entries_are_added_one_or_many_and_read_oldest_first(store: Storehouse) -> None:
     one = store.add_history("demo", "T-1", {"type": "agent_start", "role": "planner"})
@@ -72,7 +74,7 @@ def test_count_oldest_and_delete(store: Storehouse) -> None:
 
 
 def test_settings_change_what_reads_return(store: Storehouse) -> None:
-    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100, **RUNS_KEPT}
     store.add_history("demo", "T-1", [{"type": "log", "content": str(n)} for n in range(5)])
     assert store.set_history_settings("demo", {"historyMaxEntriesPerTask": 3})["historyMaxEntriesPerTask"] == 3
     assert [e["content"] for e in store.list_history("demo", "T-1").entries] == ["2", "3", "4"]
@@ -88,7 +90,7 @@ def test_settings_change_what_reads_return(store: Storehouse) -> None:
 def test_bad_settings_are_refused_and_change_nothing(store: Storehouse, settings: object) -> None:
     with pytest.raises(InvalidBody):
         store.set_history_settings("demo", settings)  # type: ignore[arg-type]
-    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+    assert store.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100, **RUNS_KEPT}
 
 
 def test_prune_removes_what_no_read_shows_and_ids_go_on(store: Storehouse, data_dir: Path) -> None:
@@ -162,6 +164,6 @@ def test_a_backup_keeps_every_history_and_the_settings(store: Storehouse, tmp_pa
     with Storehouse(tmp_path / "copy") as copy:
         for project, task in (("demo", "T-1"), ("only-history", "T-9")):
             assert copy.list_history(project, task) == store.list_history(project, task)
-        assert copy.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 3}
+        assert copy.history_settings("demo") == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 3, **RUNS_KEPT}
         assert copy.list_executions("demo").total == 1
         assert copy.check().problems == []

@@ -110,20 +110,34 @@ class Backend(Protocol):
         """Run a read-only query of the index: ask(connection, the project's key for kind, or None)."""
         ...
 
-    def delete_all(self, project: str) -> int:
-        """Remove every document of a project durably; return how many went."""
+    def delete_all(self, project: str, kind: Kind = EXECUTION, announce: bool = True) -> int:
+        """Remove every document of a kind of a project durably; return how many went. Each delete is logged in
+        the change log unless ``announce`` is False (a project delete logs one change for all)."""
+        ...
+
+    def delete_where(self, project: str, query: ListQuery) -> int:
+        """Remove durably every execution the query's filters match (each checked again under its lock, and
+        each there or gone after a crash); return how many went."""
+        ...
+
+    def run_floor(self, project: str, cutoff: str | None, keep: int | None) -> tuple[str, str] | None:
+        """The (startedAt, id) below which runs are hidden: started before cutoff, or not among the newest keep."""
+        ...
+
+    def forget_project(self, project: str) -> None:
+        """Remove the empty directories of a project whose documents were all deleted."""
         ...
 
     def page(self, project: str, query: ListQuery) -> Page:
         """A page of summaries from the index."""
         ...
 
-    def stats(self, project: str) -> JSONObject:
-        """Counts, cost, tokens and durations of a project."""
+    def stats(self, project: str, floor: tuple[str, str] | None = None) -> JSONObject:
+        """Counts, cost, tokens and durations of a project (of its runs at or above floor)."""
         ...
 
-    def daily(self, project: str, since: str, until: str) -> Daily:
-        """Runs started in [since, until) by day (see ``Daily``)."""
+    def daily(self, project: str, since: str, until: str, floor: tuple[str, str] | None = None) -> Daily:
+        """Runs started in [since, until) by day (see ``Daily``), at or above floor."""
         ...
 
     def last_started(self, project: str) -> str | None:

@@ -114,8 +114,32 @@ class FileBackend:
     def delete(self, project: str, item: str, if_match: int | None, kind: Kind = EXECUTION) -> None:
         self._healing(lambda: self._delete(project, item, if_match, kind))
 
-    def delete_all(self, project: str, kind: Kind = EXECUTION) -> int:
-        return self._healing(lambda: self._delete_all(project, kind))
+    def delete_all(self, project: str, kind: Kind = EXECUTION, announce: bool = True) -> int:
+        return self._healing(lambda: self._delete_all(project, kind, announce))
+
+    def delete_where(self, project: str, query: ListQuery) -> int:
+        return self._healing(lambda: self._delete_where(project, query))
+
+    def run_floor(self, project: str, cutoff: str | None, keep: int | None) -> tuple[str, str] | None:
+        opened = self._project(project, create=False)
+        return None if opened is None else self._healing(lambda: self._index.run_floor(opened.key, cutoff, keep))
+
+    def forget_project(self, project: str) -> None:
+        """Remove a project's directories that are empty now (its documents deleted), and forget it was open: a
+        document written after this starts the project again. What is left in them (a directory or file made by
+        hand, a symlink) keeps its directory, for a person to see."""
+        root = self._directory(project).parent
+        with self._open_guard:
+            for kind in self.kinds:
+                self._open.pop((project, kind.folder), None)
+            for folder in (*BACKED_UP, ""):
+                try:
+                    os.rmdir(root / folder if folder else root)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:  # not empty, or a symlink: kept
+                    log.info("kept %s after deleting project %s: %s", root / folder, project, exc.strerror)
+            self.io.fsync_dir(root.parent)
 
     def mark(self, project: str, kind: Kind, name: str) -> None:
         """Leave a mark in the index (``history/T-1``: work after a write that a crash could cut short). Before
@@ -158,11 +182,11 @@ class FileBackend:
     def page(self, project: str, query: ListQuery) -> Page:
         return self._healing(lambda: self._page(project, query))
 
-    def stats(self, project: str) -> JSONObject:
-        return self._healing(lambda: self._stats(project))
+    def stats(self, project: str, floor: tuple[str, str] | None = None) -> JSONObject:
+        return self._healing(lambda: self._stats(project, floor))
 
-    def daily(self, project: str, since: str, until: str) -> Daily:
-        return self._healing(lambda: self._daily(project, since, until))
+    def daily(self, project: str, since: str, until: str, floor: tuple[str, str] | None = None) -> Daily:
+        return self._healing(lambda: self._daily(project, since, until, floor))
 
     def last_started(self, project: str) -> str | None:
         opened = self._project(project, create=False)
@@ -390,7 +414,7 @@ class FileBackend:
         if not existed:
             raise NotFound(f"{kind.noun} {item} not found in project {project}")
 
-    def _delete_all(self, project: str, kind: Kind) -> int:
+    def _delete_all(self, project: str, kind: Kind, announce: bool = True) -> int:
         opened = self._project(project, create=False, verify=True, kind=kind)
         if opened is None:
             return 0
@@ -400,10 +424,32 @@ class FileBackend:
             raise storage_error(exc, "list", opened.directory) from exc
         items = {name[:-5] for name in names if name.endswith(".json") and is_valid_id(name[:-5])}
         items |= self._index.known_files(opened.key, kind.table).keys()
+        return self._delete_items(opened, sorted(items), None, announce)
+
+    def _delete_where(self, project: str, query: ListQuery) -> int:
+        """Delete the runs the query matches, each checked again under its lock (a run changed since the query
+        to no longer match stays)."""
+        opened = self._project(project, create=False, verify=True)
+        if opened is None:
+            return 0
+        items = sorted(self._index.matching_ids(opened.key, query))
+        return self._delete_items(opened, items, lambda item: self._index.matches(opened.key, query, item), True)
+
+    def _delete_items(
+        self, opened: _Project, items: list[str], still: Callable[[str], bool] | None, announce: bool
+    ) -> int:
+        """Delete documents one by one, each under its lock: the file goes (one unlink: the document is there or
+        gone, never half), then its row, in one commit with its change (``announce``). A crash between the two
+        leaves a row without a file, which the next open of the project drops. Files are unlinked without an
+        fsync each, and one fsync of the directory at the end (or at a failure) makes them durable, before the
+        count is returned: a crash before it may bring back some of them, never one the caller was told of."""
+        project, kind = opened.name, opened.kind
         deleted = 0
-        for item in sorted(items):
+        for item in items:
             path = opened.directory / f"{item}.json"
             with self._locks.document(project, opened.lock_key(item)):
+                if still is not None and not still(item):
+                    continue
                 if os.path.isdir(path) and not os.path.islink(path):
                     continue  # not a document: 'storehouse check' names it, and it is left for a person to see
                 try:
@@ -418,7 +464,8 @@ class FileBackend:
                         f"deleted {deleted} of the {len(items)} {kind.folder} of project {project}, then could not "
                         f"delete {path}: {exc.strerror or exc}; retry to delete the rest"
                     ) from exc
-                self._index.remove(opened.key, item, (opened.feed, *kind.deleted(project, item)), kind.table)
+                change = (opened.feed, *kind.deleted(project, item)) if announce else None
+                self._index.remove(opened.key, item, change, kind.table)
         self.io.fsync_dir(opened.directory)  # one directory fsync makes every unlink above durable
         return deleted
 
@@ -447,13 +494,13 @@ class FileBackend:
             return Page([], 0, None)
         return self._index.page(opened.key, query)
 
-    def _stats(self, project: str) -> JSONObject:
+    def _stats(self, project: str, floor: tuple[str, str] | None) -> JSONObject:
         opened = self._project(project, create=False)
-        return self._index.stats(None if opened is None else opened.key)
+        return self._index.stats(None if opened is None else opened.key, floor)
 
-    def _daily(self, project: str, since: str, until: str) -> Daily:
+    def _daily(self, project: str, since: str, until: str, floor: tuple[str, str] | None) -> Daily:
         opened = self._project(project, create=False)
-        return Daily([], []) if opened is None else Daily(*self._index.daily(opened.key, since, until))
+        return Daily([], []) if opened is None else Daily(*self._index.daily(opened.key, since, until, floor))
 
     def _projects(self) -> list[ProjectInfo]:
         found: list[ProjectInfo] = []

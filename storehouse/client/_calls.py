@@ -33,6 +33,7 @@ EVENTS_READ_TIMEOUT = 60.0
 _P = "/api/projects/{projectId}"
 OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/projects"): "list_projects",
+    ("DELETE", _P): "delete_project",
     ("GET", f"{_P}/executions"): "list_executions",
     ("POST", f"{_P}/executions"): "create_execution",
     ("DELETE", f"{_P}/executions"): "delete_executions",
@@ -261,8 +262,12 @@ class _Calls:
         return _Call("DELETE", _execution(project, execution_id), _nothing, if_match=if_match)
 
     @staticmethod
-    def delete_executions(project: str) -> _Call[int]:
-        return _Call("DELETE", f"{_project(project)}/executions", _field("deleted"))
+    def delete_executions(project: str, filters: dict[str, Any]) -> _Call[int]:
+        return _Call("DELETE", f"{_project(project)}/executions", _field("deleted"), _query(**filters))
+
+    @staticmethod
+    def delete_project(project: str) -> _Call[dict[str, int]]:
+        return _Call("DELETE", _project(project), _field("deleted"), (("confirm", project),))
 
     @staticmethod
     def list_executions(

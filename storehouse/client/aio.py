@@ -94,8 +94,33 @@ class AsyncClient(_Base):
     async def delete_execution(self, project: str, execution_id: str, *, if_match: int | None = None) -> None:
         await self._send(_Calls.delete_execution(project, execution_id, if_match))
 
-    async def delete_executions(self, project: str) -> int:
-        return await self._send(_Calls.delete_executions(project))
+    async def delete_executions(
+        self,
+        project: str,
+        *,
+        status: str | Iterable[str] | None = None,
+        task_id: str | None = None,
+        tag: str | None = None,
+        started_after: str | None = None,
+        started_before: str | None = None,
+        q: str | None = None,
+    ) -> int:
+        return await self._send(
+            _Calls.delete_executions(
+                project,
+                {
+                    "status": status,
+                    "task_id": task_id,
+                    "tag": tag,
+                    "started_after": started_after,
+                    "started_before": started_before,
+                    "q": q,
+                },
+            )
+        )
+
+    async def delete_project(self, project: str) -> dict[str, int]:
+        return await self._send(_Calls.delete_project(project))
 
     async def list_executions(
         self,

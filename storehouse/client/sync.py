@@ -91,9 +91,36 @@ class Client(_Base):
         """Delete one execution. NotFound if absent, PreconditionFailed if ``if_match`` is stale."""
         self._send(_Calls.delete_execution(project, execution_id, if_match))
 
-    def delete_executions(self, project: str) -> int:
-        """Delete every execution of a project; return how many were deleted."""
-        return self._send(_Calls.delete_executions(project))
+    def delete_executions(
+        self,
+        project: str,
+        *,
+        status: str | Iterable[str] | None = None,
+        task_id: str | None = None,
+        tag: str | None = None,
+        started_after: str | None = None,
+        started_before: str | None = None,
+        q: str | None = None,
+    ) -> int:
+        """Delete the executions the filters match (those of ``list_executions``), or every execution of the
+        project without one; return how many were deleted."""
+        return self._send(
+            _Calls.delete_executions(
+                project,
+                {
+                    "status": status,
+                    "task_id": task_id,
+                    "tag": tag,
+                    "started_after": started_after,
+                    "started_before": started_before,
+                    "q": q,
+                },
+            )
+        )
+
+    def delete_project(self, project: str) -> dict[str, int]:
+        """Delete a project's executions, tasks, history and settings; return the counts of each."""
+        return self._send(_Calls.delete_project(project))
 
     def list_executions(
         self,

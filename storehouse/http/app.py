@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -100,7 +101,12 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        cleaning = asyncio.create_task(clean_up(async_store, settings.cleanup_interval))
+        try:
+            yield
+        finally:
+            cleaning.cancel()
+            await asyncio.gather(cleaning, return_exceptions=True)
 
     app = Starlette(
         routes=[
@@ -117,6 +123,31 @@ def create_app(store: Storehouse | AsyncStorehouse, settings: Settings | None = 
     app.state.store = async_store
     app.state.settings = settings
     return app
+
+
+async def clean_up(store: AsyncStorehouse, interval: float) -> None:
+    """Remove the runs that run retention hides, in every project that has it: at start, then every interval
+    seconds, while the server runs (reads hide those runs whenever this runs; it frees the space). One failure
+    is logged and the next round tries again."""
+    while True:
+        try:
+            offset = 0
+            while True:
+                page = await store.list_projects(offset=offset)
+                for info in page.items:
+                    ttl, keep = await store.run_retention(info.id)
+                    if ttl is not None or keep is not None:
+                        removed = await store.prune_runs(info.id)
+                        if removed:
+                            log.info("removed %d run(s) of project %s past its run retention", removed, info.id)
+                offset += len(page.items)
+                if not page.items or offset >= page.total:
+                    break
+        except StorehouseError as exc:
+            log.error("the clean-up of runs past their retention failed: %s", exc.message)
+        except Exception:
+            log.exception("the clean-up of runs past their retention failed")
+        await asyncio.sleep(interval)
 
 
 def store_settings(store: Storehouse | AsyncStorehouse) -> Settings:

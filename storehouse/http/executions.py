@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..daily import DEFAULT_DAYS, MAX_DAYS
-from ..errors import InvalidBody
+from ..errors import InvalidBody, InvalidParameter
 from ..index import SORTS, STATUSES
 from ..models import JSONObject, type_name
 from ..queries import DEFAULT_LIMIT, MAX_LIMIT, MAX_OFFSET, MAX_SEARCH
@@ -136,9 +136,43 @@ async def delete_execution(request: Request) -> Response:
     return Response(status_code=204)
 
 
+FILTERS = ("status", "taskId", "tag", "startedAfter", "startedBefore", "q")
+DELETE_PARAMETERS = tuple(parameter for parameter in LIST_PARAMETERS if parameter.name in FILTERS)
+
+
 async def delete_executions(request: Request) -> Response:
-    parse_query(request, ())
-    return json_response({"deleted": await _store(request).delete_executions(request.path_params["projectId"])})
+    values = parse_query(request, DELETE_PARAMETERS, repeatable=("status",))
+    filters = {
+        "status": values.get("status"),
+        "task_id": values.get("taskId"),
+        "tag": values.get("tag"),
+        "started_after": values.get("startedAfter"),
+        "started_before": values.get("startedBefore"),
+        "q": values.get("q"),
+    }
+    deleted = await _store(request).delete_executions(request.path_params["projectId"], **filters)
+    return json_response({"deleted": deleted})
+
+
+PROJECT_DELETE_PARAMETERS = (
+    QueryParameter(
+        "confirm",
+        {"type": "string", "example": "demo"},
+        "the project's id again, required: a URL that only resolves to the project (say ``.../executions/..``, "
+        "which clients shorten to the project's path) deletes nothing",
+    ),
+)
+
+
+async def delete_project(request: Request) -> Response:
+    values = parse_query(request, PROJECT_DELETE_PARAMETERS)
+    project = request.path_params["projectId"]
+    if values.get("confirm") != project:
+        raise InvalidParameter(
+            f"deleting a project needs confirm={project} (its id again): "
+            f"DELETE /api/projects/{project}?confirm={project}; nothing was deleted"
+        )
+    return json_response({"deleted": await _store(request).delete_project(project)})
 
 
 async def execution_stats(request: Request) -> Response:
@@ -218,6 +252,7 @@ def route(path: str, **handlers: Endpoint) -> Route:
 EXECUTIONS = "/api/projects/{projectId}/executions"
 ROUTES = [
     route("/api/projects", GET=list_projects),
+    route("/api/projects/{projectId}", DELETE=delete_project),
     route(f"{EXECUTIONS}/stats", GET=execution_stats),
     route(f"{EXECUTIONS}/stats/daily", GET=daily_stats),
     route(EXECUTIONS, GET=list_executions, POST=create_execution, DELETE=delete_executions),

@@ -12,7 +12,13 @@ from ..history import TYPES
 from ..index import STATUSES
 from ..models import Execution, TokenUsage, _Model
 from .events import EVENT_PARAMETERS
-from .executions import DAILY_PARAMETERS, LIST_PARAMETERS, PROJECT_LIST_PARAMETERS
+from .executions import (
+    DAILY_PARAMETERS,
+    DELETE_PARAMETERS,
+    LIST_PARAMETERS,
+    PROJECT_DELETE_PARAMETERS,
+    PROJECT_LIST_PARAMETERS,
+)
 from .history import HISTORY_PARAMETERS
 from .openapi_tasks import MODELS as TASK_MODELS
 from .openapi_tasks import task_paths
@@ -104,18 +110,26 @@ class HistoryEntry(_Model):
 
 
 class HistorySettings(_Model):
-    """A project's history retention."""
+    """A project's retention: of task history, and of runs (null keeps every run)."""
 
     model_config = ConfigDict(extra="forbid")
     history_ttl_days: int = Field(ge=1, le=36_500, description="days an entry lives")
     history_max_entries_per_task: int = Field(ge=1, le=100_000, description="entries a task keeps, newest")
+    run_ttl_days: int | None = Field(
+        ge=1, le=36_500, description="days a run is kept, counted from its startedAt; null: no limit"
+    )
+    max_runs: int | None = Field(
+        ge=1, le=1_000_000_000, description="runs the project keeps, the newest by startedAt; null: no limit"
+    )
 
 
 class SettingsChange(HistorySettings):
-    """New retention settings; a setting left out keeps its value."""
+    """New retention settings; a setting left out keeps its value (null removes a run limit)."""
 
     history_ttl_days: int = Field(default=None, ge=1, le=36_500)  # type: ignore[assignment]
     history_max_entries_per_task: int = Field(default=None, ge=1, le=100_000)  # type: ignore[assignment]
+    run_ttl_days: int | None = Field(default=None, ge=1, le=36_500)
+    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000)
 
 
 class ErrorDetail(BaseModel):
@@ -265,6 +279,38 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"200": ok("a page of projects; total counts them all", projects), "400": errors["400"]},
             }
         },
+        "/api/projects/{projectId}": {
+            "parameters": [project],
+            "delete": {
+                "summary": "Delete a project: its executions, tasks, task history and settings",
+                "description": (
+                    "Needs `confirm` set to the project's id. The change feed gets one `project.deleted` event "
+                    "with the counts (no event per document)."
+                ),
+                "operationId": "deleteProject",
+                "parameters": [_parameter(p) for p in PROJECT_DELETE_PARAMETERS],
+                "responses": {
+                    "200": ok(
+                        "what was deleted",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "deleted": {
+                                    "type": "object",
+                                    "properties": {
+                                        name: {"type": "integer"}
+                                        for name in ("executions", "tasks", "history", "settings")
+                                    },
+                                    "required": ["executions", "tasks", "history", "settings"],
+                                }
+                            },
+                            "required": ["deleted"],
+                        },
+                    ),
+                    **errors,
+                },
+            },
+        },
         base: {
             "parameters": [project],
             "get": {
@@ -280,8 +326,13 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"201": one, "409": {"description": "the id exists", **error}, **errors_with_body},
             },
             "delete": {
-                "summary": "Delete every execution of the project",
+                "summary": "Delete the executions the filters match (every execution of the project without one)",
+                "description": (
+                    "Takes the filters of the list (a repeated or comma-separated status is their union). Each run "
+                    "is deleted atomically and durably; runs hidden by the project's run retention are not counted."
+                ),
                 "operationId": "deleteExecutions",
+                "parameters": [_parameter(p) for p in DELETE_PARAMETERS],
                 "responses": {
                     "200": ok(
                         "how many were deleted",
@@ -359,7 +410,7 @@ def build_openapi() -> dict[str, Any]:
             "description": (
                 "Opens with a `ready` event (or `reset`, when the Last-Event-ID cannot be resumed: reload), "
                 "then one event per change: `execution.created`, `execution.updated`, `execution.deleted`, "
-                "`history.appended`, each with an id to resume from and a JSON object as data. "
+                "`history.appended`, `project.deleted`, each with an id to resume from and a JSON object as data. "
                 "Changes made by other processes arrive within a second."
             ),
             "operationId": "followEvents",

@@ -795,7 +795,9 @@ async def test_dot_dot_paths_never_reach_outside_the_data_directory(
     secret = tmp_path / "secret.json"
     secret.write_text(SECRET)
     answer = await http.get(path)
-    assert answer.status_code in (400, 404), answer.text
+    # 405: ".../executions/.." is shortened by the client to /api/projects/demo, a route for DELETE only, which
+    # deletes nothing without confirm=demo
+    assert answer.status_code in (400, 404, 405), answer.text
     assert "MARKER-7f3a" not in answer.text
     for method in ("PUT", "PATCH", "DELETE"):
         body = None if method == "DELETE" else {"name": "overwritten"}

@@ -31,7 +31,8 @@ ENTRY_FIELDS = {
     "createdAt",
     "expiresAt",
 }
-DEFAULTS = {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}
+RUNS_KEPT = {"runTtlDays": None, "maxRuns": None}  # no run retention: every run is kept
+DEFAULTS = {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100, **RUNS_KEPT}
 LONG_AGO = "2020-01-01T00:00:00.000Z"  # expired under any ttl the settings allow that ends before today
 
 
@@ -422,21 +423,20 @@ async def test_settings_default_to_20_days_and_100_entries(http: httpx.AsyncClie
 
 async def test_put_settings_changes_them_and_keeps_a_key_left_out(http: httpx.AsyncClient, data_dir: Path) -> None:
     path = data_dir / "projects" / "demo" / "settings.json"
-    assert await put_settings(http, {"historyMaxEntriesPerTask": 3}) == {
-        "historyTtlDays": 20,
-        "historyMaxEntriesPerTask": 3,
-    }
-    assert orjson.loads(path.read_bytes()) == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 3}
-    assert await put_settings(http, {"historyTtlDays": 7}) == {"historyTtlDays": 7, "historyMaxEntriesPerTask": 3}
-    assert await put_settings(http, {}) == {"historyTtlDays": 7, "historyMaxEntriesPerTask": 3}
-    assert (await http.get(f"{PROJECT}/settings")).json() == {"historyTtlDays": 7, "historyMaxEntriesPerTask": 3}
-    assert orjson.loads(path.read_bytes()) == {"historyTtlDays": 7, "historyMaxEntriesPerTask": 3}
+    three = {"historyTtlDays": 20, "historyMaxEntriesPerTask": 3, **RUNS_KEPT}
+    assert await put_settings(http, {"historyMaxEntriesPerTask": 3}) == three
+    assert orjson.loads(path.read_bytes()) == three
+    seven = {"historyTtlDays": 7, "historyMaxEntriesPerTask": 3, **RUNS_KEPT}
+    assert await put_settings(http, {"historyTtlDays": 7}) == seven
+    assert await put_settings(http, {}) == seven
+    assert (await http.get(f"{PROJECT}/settings")).json() == seven
+    assert orjson.loads(path.read_bytes()) == seven
     assert (await http.get("/api/projects/other/settings")).json() == DEFAULTS  # per project
 
 
 async def test_settings_accept_their_bounds(http: httpx.AsyncClient) -> None:
-    low = {"historyTtlDays": 1, "historyMaxEntriesPerTask": 1}
-    high = {"historyTtlDays": 36_500, "historyMaxEntriesPerTask": 100_000}
+    low = {"historyTtlDays": 1, "historyMaxEntriesPerTask": 1, "runTtlDays": 1, "maxRuns": 1}
+    high = {"historyTtlDays": 36_500, "historyMaxEntriesPerTask": 100_000, "runTtlDays": 36_500, "maxRuns": 10**9}
     assert await put_settings(http, low) == low
     assert await put_settings(http, high) == high
 
@@ -810,6 +810,13 @@ BAD_SETTINGS: dict[str, tuple[Any, str]] = {
     "ttl over 100 years": ({"historyTtlDays": 36_501}, "historyTtlDays"),
     "cap over 100,000": ({"historyMaxEntriesPerTask": 100_001}, "historyMaxEntriesPerTask"),
     "good ttl, bad cap": ({"historyTtlDays": 5, "historyMaxEntriesPerTask": 0}, "historyMaxEntriesPerTask"),
+    "run ttl 0": ({"runTtlDays": 0}, "runTtlDays"),
+    "run ttl a string": ({"runTtlDays": "30"}, "runTtlDays"),
+    "max runs negative": ({"maxRuns": -1}, "maxRuns"),
+    "max runs a bool": ({"maxRuns": True}, "maxRuns"),
+    "max runs a float": ({"maxRuns": 10.0}, "maxRuns"),
+    "max runs past a billion": ({"maxRuns": 10**9 + 1}, "maxRuns"),
+    "good cap, bad max runs": ({"historyMaxEntriesPerTask": 5, "maxRuns": 0}, "maxRuns"),
     "a list": ([{"historyTtlDays": 5}], "object"),
     "a number": (5, "object"),
     "null": (None, "object"),
@@ -823,7 +830,12 @@ async def test_bad_settings_are_a_400_that_changes_nothing(
     error = assert_error(await send_json(http, "PUT", f"{PROJECT}/settings", body), 400, "invalid_body")
     assert named in error["message"]
     assert snapshot(data_dir) == existing
-    assert (await http.get(f"{PROJECT}/settings")).json() == {"historyTtlDays": 30, "historyMaxEntriesPerTask": 100}
+    assert (await http.get(f"{PROJECT}/settings")).json() == {
+        "historyTtlDays": 30,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }
 
 
 # -- methods ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ HISTORY = "/api/projects/{projectId}/tasks/{taskId}/history"
 TASKS = "/api/projects/{projectId}/tasks"
 DOCUMENTED = {
     ("/api/projects", "get"),
+    ("/api/projects/{projectId}", "delete"),
     (EXECUTIONS, "get"),
     (EXECUTIONS, "post"),
     (EXECUTIONS, "delete"),

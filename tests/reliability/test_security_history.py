@@ -217,7 +217,12 @@ def test_a_symlinked_settings_file_is_neither_read_nor_written_through(tmp_path:
             changed = client.put("/api/projects/setlink/settings", json={"historyTtlDays": 30})
     finally:
         server.stop()
-    assert shown == {"historyTtlDays": 20, "historyMaxEntriesPerTask": 100}  # the defaults, not the outside file's
+    assert shown == {
+        "historyTtlDays": 20,
+        "historyMaxEntriesPerTask": 100,
+        "runTtlDays": None,
+        "maxRuns": None,
+    }  # the defaults, not the outside file's
     assert changed.status_code == 200
     assert differences(before, snapshot(tmp_path, skip=data)) == []
     settings = data / "projects" / "setlink" / "settings.json"
