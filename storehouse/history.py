@@ -216,6 +216,12 @@ def visible(entries: list[JSONObject], now: str, retention: Retention) -> list[J
     ]
 
 
+def expired(added: list[JSONObject], now: str) -> int:
+    """How many of the entries just added had expired already (back-filled with an old ``createdAt``): they
+    are stored, and counted in the ids, but no read will ever show them. The answer of an append says so."""
+    return sum(1 for entry in added if str(entry.get("expiresAt", "")) <= now)
+
+
 def kept(entries: list[JSONObject], now: str, retention: Retention) -> list[JSONObject]:
     """What a clean-up keeps of a file: the visible entries, and when the newest entry is hidden, a tombstone
     of it (``{"id": N}``, nothing else), so that ids go on from it and never start again at 1."""

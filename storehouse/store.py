@@ -415,7 +415,31 @@ class Storehouse(TaskOperations):
             files, problems = self._history.check(project)
             report.files += files
             report.problems += problems
+            report.notes += self._orphan_history(project)
         return report
+
+    def _orphan_history(self, project: str) -> list[str]:
+        """A note naming the tasks of project that have a history but no task document. History is kept for
+        any task id (the original system's tasks live elsewhere, and a run's ``record(task_id=...)`` logs to
+        its task), so this is not damage; a task deleted here takes its history with it, so these are ids
+        storehouse never held as tasks, or a typo."""
+        try:
+            orphans = [task for task in self._history.tasks(project) if not self._task_exists(project, task)]
+        except InvalidRequest:  # a symlinked history folder: the history check names it
+            return []
+        if not orphans:
+            return []
+        shown = ", ".join(orphans[:10]) + (f" and {len(orphans) - 10} more" if len(orphans) > 10 else "")
+        return [
+            f"{project}: {len(orphans)} task(s) have history but no task document: {shown} (history may belong to "
+            f"tasks kept elsewhere; 'storehouse history rm {project} TASK' deletes one)"
+        ]
+
+    def _task_exists(self, project: str, task: str) -> bool:
+        try:
+            return self.backend.read(project, task, TASK) is not None
+        except NotFound:  # there, but damaged: the task check names it
+            return True
 
     def backup(self, dest: Path | str, progress: Progress | None = None) -> BackupReport:
         """Copy the data directory into dest (a new or empty directory) while servers and others keep writing.

@@ -55,11 +55,13 @@ class ReindexReport:
 
 @dataclass
 class CheckReport:
-    """What ``check`` verified, and every problem it found (empty when all is well)."""
+    """What ``check`` verified, every problem it found (empty when all is well), and notes: what is worth
+    knowing but is not damage (history of a task that has no task document), which leave the verdict ok."""
 
     projects: int = 0
     files: int = 0
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

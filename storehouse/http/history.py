@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import InvalidBody
-from ..history import TYPES
-from ..models import type_name
+from ..history import TYPES, expired
+from ..models import now_timestamp, type_name
 from ..queries import DEFAULT_HISTORY_LIMIT, MAX_LIMIT, MAX_OFFSET
 from ..store import AsyncStorehouse
 from .executions import json_response, route
@@ -72,7 +72,7 @@ async def add_entries(request: Request) -> Response:
     if not isinstance(body, dict | list):
         raise InvalidBody(f"the body must be a history entry object or a list of them, got {type_name(body)}")
     added = await _store(request).add_history(params["projectId"], params["taskId"], body)
-    return json_response({"entries": added}, 201)
+    return json_response({"entries": added, "expired": expired(added, now_timestamp())}, 201)
 
 
 async def list_task_history(request: Request) -> Response:

@@ -508,7 +508,17 @@ def _history_paths(
         "properties": {"entries": {"type": "array", "items": entry}, "total": {"type": "integer"}},
         "required": ["entries", "total"],
     }
-    added = single("entries", {"type": "array", "items": entry})
+    added = {
+        "type": "object",
+        "properties": {
+            "entries": {"type": "array", "items": entry},
+            "expired": {
+                "type": "integer",
+                "description": "how many of the entries had expired when added (back-filled): stored, never shown",
+            },
+        },
+        "required": ["entries", "expired"],
+    }
     deleted = ok("how many entries were removed", single("deleted", {"type": "integer"}))
     history = "/api/projects/{projectId}/tasks/{taskId}/history"
     return {

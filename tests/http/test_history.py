@@ -84,7 +84,7 @@ def assert_error(answer: httpx.Response, status: int, code: str | None = None) -
 async def add(http: httpx.AsyncClient, body: Any, task: str = "T-1", project: str = "demo") -> list[dict[str, Any]]:
     answer = await http.post(f"/api/projects/{project}/tasks/{task}/history", json=body)
     assert answer.status_code == 201, answer.text
-    assert set(answer.json()) == {"entries"}
+    assert set(answer.json()) == {"entries", "expired"}
     entries: list[dict[str, Any]] = answer.json()["entries"]
     return entries
 
