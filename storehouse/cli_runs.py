@@ -14,7 +14,7 @@ from typing import IO
 
 import orjson
 
-from .errors import InvalidBody
+from .errors import InvalidBody, PreconditionFailed
 from .index import STATUSES
 from .models import JSONObject, JSONValue
 from .store import Storehouse
@@ -145,14 +145,20 @@ def _failure(code: int, tail: str) -> str:
 def _end(
     store: Storehouse, project: str, run: JSONObject, status: str, error: str | None, code: int | None
 ) -> JSONObject:
-    """The run's final write: its status, error and exit code (a status someone else set meanwhile is kept)."""
-    current = store.get_execution(project, run["id"])
-    changes: JSONObject = {} if current["status"] in ("completed", "failed", "cancelled") else {"status": status}
-    if error is not None and changes:
-        changes["error"] = error
-    if code is not None:
-        changes["metadata"] = {"exitCode": code}
-    return store.patch_execution(project, run["id"], changes) if changes else current
+    """The run's final write: its status, error and exit code. A final status someone else set meanwhile (say
+    ``cancelled`` from the page) is kept: the write is a compare-and-swap on the version read, retried."""
+    while True:
+        current = store.get_execution(project, run["id"])
+        ended = current["status"] in ("completed", "failed", "cancelled")
+        changes: JSONObject = {} if ended else {"status": status, **({"error": error} if error is not None else {})}
+        if code is not None:
+            changes["metadata"] = {"exitCode": code}
+        if not changes:
+            return current
+        try:
+            return store.patch_execution(project, run["id"], changes, if_match=current["version"])
+        except PreconditionFailed:
+            continue  # written meanwhile: read it again
 
 
 def _json(text: str, flag: str) -> JSONValue:
