@@ -476,6 +476,7 @@ def test_backup_prints_its_report_and_the_copy_holds_everything(
 def test_backup_of_an_empty_data_dir_into_an_empty_directory(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    data_dir.mkdir()  # where there is no data directory at all, backup says so (test_cli.py)
     dest = tmp_path / "empty"
     dest.mkdir()
     assert main(["backup", str(dest), "--data-dir", str(data_dir)]) == 0
