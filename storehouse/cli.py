@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from . import __version__
 from .cli_history import add_history_commands
 from .cli_projects import add_project_commands, confirm
+from .cli_runs import add_run_commands, add_run_filters
 from .cli_tasks import add_task_commands
 from .cli_transfer import add_transfer_commands
 from .config import (
@@ -27,19 +29,24 @@ from .config import (
     is_loopback,
 )
 from .errors import InvalidParameter, StorehouseError
-from .index import SORTS, STATUSES
+from .index import SORTS
 from .queries import DEFAULT_LIMIT
 from .store import Storehouse
-from .terminal import err, open_store, out, settings_from
+from .terminal import Column, err, joined, note_unknown_project, open_store, out, print_table, settings_from
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 ok, 1 error or problems found, 2 bad usage)."""
     parser = _parser()
-    args = parser.parse_args(argv)
+    words, command = _split_command(_attach_dash_values(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(words)
+    if command is not None:
+        args.command = command
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
+    if args.json and not getattr(args, "takes_json", False):
+        args.usage_error("--json: this command prints no JSON")  # exits 2
     try:
         result: int = args.run(args)
         return result
@@ -48,6 +55,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+DASH_VALUES = ("--sort",)  # flags whose value may start with '-' (a descending sort key)
+
+
+def _split_command(words: list[str]) -> tuple[list[str], list[str] | None]:
+    """For ``storehouse record ... -- COMMAND ARGS``: (the words before ``--``, the command after it); for any
+    other command (or without ``--``), (every word, None)."""
+    position = 0
+    while position < len(words) and words[position].startswith("-"):  # flags of the main parser
+        position += 2 if words[position] == "--data-dir" else 1
+    if words[position : position + 1] != ["record"] or "--" not in words:
+        return words, None
+    cut = words.index("--")
+    return words[:cut], words[cut + 1 :]
+
+
+def _attach_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--sort -costUSD`` as ``--sort=-costUSD``: argparse takes a word that starts with '-' for a flag, so it
+    would answer "expected one argument". A word starting with '--' stays a flag (``--sort --json`` is an error),
+    and nothing after ``--`` (the command of ``storehouse record``) is touched."""
+    words: list[str] = []
+    rest = list(argv)
+    while rest:
+        word = rest.pop(0)
+        if word == "--":
+            return [*words, word, *rest]
+        if word in DASH_VALUES and rest and rest[0].startswith("-") and not rest[0].startswith("--") and rest[0] != "-":
+            word = f"{word}={rest.pop(0)}"
+        words.append(word)
+    return words
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -63,59 +101,93 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {settings.host} without a token: anyone who can reach it could read and delete "
             "the history. Set --token (or STOREHOUSE_TOKEN), or bind to 127.0.0.1"
         )
-    with Storehouse(settings=settings) as store:
+    listening = _bind(settings.host, settings.port)  # before anything says "serving": the port may be taken
+    with listening, Storehouse(settings=settings) as store:
+        port = listening.getsockname()[1]
         url_host = f"[{settings.host}]" if ":" in settings.host else settings.host
-        err.print(f"storehouse {__version__}: serving {settings.data_dir} at http://{url_host}:{settings.port}/")
-        uvicorn.run(
-            create_app(store, settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=args.log_level,
-            access_log=args.log_level == "debug",
-            server_header=False,
-            # httptools (a C parser; uvloop too when installed): ~3x the requests/s of the pure-Python h11,
-            # with a deadline for receiving each request, so slow or stalled clients cannot hold the server, and
-            # with per-peer caps on connections and event streams (instead of uvicorn's limit_concurrency, one
-            # cap that one peer's idle sockets could fill before any of them had sent a token)
-            http=guarded_protocol(Limits.from_settings(settings)),
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(store, settings),
+                host=settings.host,
+                port=port,
+                log_level=args.log_level,
+                access_log=args.log_level == "debug",
+                server_header=False,
+                # httptools (a C parser; uvloop too when installed): ~3x the requests/s of the pure-Python h11,
+                # with a deadline for receiving each request, so slow or stalled clients cannot hold the server,
+                # and with per-peer caps on connections and event streams (instead of uvicorn's
+                # limit_concurrency, one cap that one peer's idle sockets could fill before any had sent a token)
+                http=guarded_protocol(Limits.from_settings(settings)),
+            )
         )
+        err.print(f"storehouse {__version__}: serving {settings.data_dir} at http://{url_host}:{port}/", markup=False)
+        server.run(sockets=[listening])
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket listening on host:port for uvicorn to serve, or InvalidParameter in one line that
+    says why not and what to do, instead of uvicorn's log lines after a "serving" that was not true."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise InvalidParameter(f"cannot serve on {host}: {exc.strerror} (--host)") from None
+    listening = socket.socket(family, kind, proto)
+    try:
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restart over TIME_WAIT
+        listening.bind(address)
+    except OSError as exc:
+        listening.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise InvalidParameter(f"port {port} on {host} is in use; pick another with --port") from None
+        if exc.errno == errno.EACCES:
+            raise InvalidParameter(f"port {port} on {host} needs privileges; pick one above 1023 with --port") from None
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise InvalidParameter(f"{host} is not an address of this machine; pick another with --host") from None
+        raise InvalidParameter(f"cannot serve on {host} port {port}: {exc.strerror or exc}") from None
+    listening.listen(2048)  # uvicorn's backlog; from here a client that connects waits for the server, not refused
+    return listening
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         page = store.list_executions(
             args.project,
-            status=args.status,
-            limit=args.limit,
-            offset=args.offset,
-            sort=args.sort,
+            status=joined(args.status),
             task_id=args.task,
             tag=args.tag,
+            started_after=args.started_after,
+            started_before=args.started_before,
+            q=args.q,
+            sort=args.sort,
+            limit=args.limit,
+            offset=args.offset,
+            cursor=args.cursor,
         )
+        if not page.total:
+            note_unknown_project(store, args.project)
     if args.json:
-        _write_json({"executions": page.items, "total": page.total})
+        _write_json({"executions": page.items, "total": page.total, "nextCursor": page.next_cursor})
         return 0
-    table = Table(title=f"{args.project}: {len(page.items)} of {page.total} executions", title_justify="left")
-    table.add_column("id", no_wrap=True, min_width=26)
-    table.add_column("name", min_width=12)
-    table.add_column("status", min_width=9)
-    table.add_column("started", no_wrap=True, min_width=24)
-    for column in ("duration", "tokens", "cost USD"):
-        table.add_column(column, justify="right")
+    columns = [Column("id"), Column("name", flex=True), Column("status"), Column("started")]
+    columns += [Column(name, right=True) for name in ("duration", "tokens", "cost USD")]
     colors = {"completed": "green", "failed": "red", "running": "yellow", "cancelled": "dim"}
-    for item in page.items:
-        status = item["status"]
-        table.add_row(
+    rows = [
+        [
             item["id"],
-            Text(item["name"] or ""),  # user data is never read as markup
-            Text(status, style=colors.get(status, "default")),
+            item["name"] or "",
+            Text(item["status"], style=colors.get(item["status"], "default")),
             item["startedAt"] or "",
             _duration(item["duration"]),
             f"{item['tokenUsage']['total']:,}",
             f"{item['costUSD']:.4f}",
-        )
-    out.print(table)
+        ]
+        for item in page.items
+    ]
+    more = f"; the next page: --cursor {page.next_cursor}" if page.next_cursor else ""
+    print_table(f"{args.project}: {len(page.items)} of {page.total} executions{more}", columns, rows)
     return 0
 
 
@@ -135,15 +207,16 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         stats = store.execution_stats(args.project)
+        if not stats.get("totalExecutions"):
+            note_unknown_project(store, args.project)
     if args.json:
         _write_json(stats)
         return 0
-    table = Table(title=f"{args.project}: stats", title_justify="left", show_header=False)
-    table.add_column("name")
-    table.add_column("value", justify="right")
-    for name, value in stats.items():
-        table.add_row(name, "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.6g}")
-    out.print(table)
+    rows = [
+        [name, "" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.6g}"]
+        for name, value in stats.items()
+    ]
+    print_table(f"{args.project}: stats", [Column("name"), Column("value", right=True)], rows)
     return 0
 
 
@@ -183,9 +256,10 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_reindex(args: argparse.Namespace) -> int:
     with open_store(args) as store, _progress("reindexing") as update:
         report = store.reindex(args.project, update)
+    counts = ", ".join(f"{count:,} {noun}" for noun, count in report.counts().items())
     out.print(
-        f"reindexed {report.projects} project(s): {report.indexed} executions indexed, "
-        f"{report.invalid} invalid file(s) skipped"
+        f"reindexed {report.projects} project(s): {counts} indexed, {report.invalid} invalid file(s) skipped",
+        markup=False,
     )
     return 0
 
@@ -195,6 +269,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         report = store.check(update)
     for problem in report.problems:
         out.print(f"problem: {problem}", markup=False)
+    for note in report.notes:  # worth knowing, not damage: the verdict stays ok
+        out.print(f"note: {note}", markup=False)
     verdict = "ok" if not report.problems else f"{len(report.problems)} problem(s)"
     out.print(f"checked {report.files} files in {report.projects} project(s): {verdict}")
     return 1 if report.problems else 0
@@ -203,9 +279,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     with open_store(args) as store, _progress("copying") as update:
         report = store.backup(args.dest, update)
+    counts = ", ".join(f"{count:,} {noun}" for noun, count in report.counts().items())
     out.print(
-        f"backed up {report.projects} project(s) to {args.dest}: {report.files:,} execution files, "
-        f"{report.bytes:,} bytes in {report.seconds:.2f} s",
+        f"backed up {report.projects} project(s) to {args.dest}: {counts} ({report.files:,} files, "
+        f"{report.bytes:,} bytes) in {report.seconds:.2f} s",
         markup=False,
     )
     return 0
@@ -241,18 +318,26 @@ def _duration(ms: int | None) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", help="the data directory (env STOREHOUSE_DATA_DIR; default ./data)", type=Path)
+    # The common flags go before the command or after it (``storehouse --data-dir X ls P`` as in git and docker).
+    # The copies after the command default to SUPPRESS, so that a flag not given there leaves the value given
+    # before it (argparse copies every default of a subcommand over what the main parser set); one given on
+    # both sides: the one after the command wins.
     parser = argparse.ArgumentParser(
         prog="storehouse",
         description="Keeps the history of AI-agent and workflow runs as plain JSON files, and serves it over HTTP.",
+        epilog="--data-dir and --json may also come before the command: storehouse --data-dir /srv/data ls demo",
     )
     parser.add_argument("--version", action="version", version=f"storehouse {__version__}")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP, type=Path)
+    parser.add_argument("--json", action="store_true", help="print JSON (for the commands that can)")
+    parser.set_defaults(usage_error=parser.error)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", help=DATA_DIR_HELP, type=Path, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, run: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, parents=[common], help=text, description=text)
-        sub.set_defaults(run=run)
+        sub.set_defaults(run=run, usage_error=sub.error)
         return sub
 
     serve = command("serve", cmd_serve, "serve the HTTP API and the web page")
@@ -303,12 +388,13 @@ def _parser() -> argparse.ArgumentParser:
 
     ls = command("ls", cmd_ls, "list a project's executions, newest first")
     ls.add_argument("project")
-    ls.add_argument("--status", help=f"only these statuses, comma-separated: {', '.join(STATUSES)}")
-    ls.add_argument("--task", help="only runs of this task id")
-    ls.add_argument("--tag", help="only runs with this tag")
-    ls.add_argument("--sort", default="-startedAt", choices=list(SORTS))
+    add_run_filters(ls)
+    ls.add_argument(
+        "--sort", default="-startedAt", choices=list(SORTS), help="order ('-': descending; default -startedAt)"
+    )
     ls.add_argument("--limit", type=int, default=DEFAULT_LIMIT)
     ls.add_argument("--offset", type=int, default=0)
+    ls.add_argument("--cursor", help="the nextCursor of the previous page (--json prints it): stable deep paging")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     show = command("show", cmd_show, "print one execution as JSON")
@@ -346,7 +432,25 @@ def _parser() -> argparse.ArgumentParser:
     add_project_commands(commands, common)
     add_task_commands(commands, common, command)
     add_transfer_commands(command)
+    add_run_commands(command)
+    _json_on_both_sides(parser)
     return parser
+
+
+DATA_DIR_HELP = "the data directory (env STOREHOUSE_DATA_DIR; default ./data)"
+
+
+def _json_on_both_sides(parser: argparse.ArgumentParser) -> None:
+    """Let every command's --json leave a --json given before the command, and mark the commands that have one
+    (``storehouse --json check`` is a usage error, not a flag ignored)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                for own in sub._actions:
+                    if own.dest == "json" and own.option_strings:
+                        own.default = argparse.SUPPRESS
+                        sub.set_defaults(takes_json=True)
+                _json_on_both_sides(sub)
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m storehouse.cli

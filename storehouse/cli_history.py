@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from rich.table import Table
-from rich.text import Text
 
 from .changes import POLL_SECONDS, ChangeEvent
 from .errors import InvalidBody, InvalidParameter
@@ -19,7 +17,7 @@ from .history import TYPES, Retention, validate_entry
 from .models import JSONObject, now_timestamp
 from .queries import DEFAULT_HISTORY_LIMIT
 from .store import Storehouse
-from .terminal import open_store, out
+from .terminal import Column, open_store, out, print_table
 
 Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 
@@ -28,7 +26,7 @@ def cmd_history_add(args: argparse.Namespace) -> int:
     if args.file is not None and any(getattr(args, name) is not None for name in _ENTRY_FLAGS.values()):
         args.usage_error(f"--file takes every field from its lines; leave out {', '.join(_ENTRY_FLAGS)}")  # exits 2
     entries = [_entry_from_flags(args)] if args.file is None else _entries_from_file(args.file, args.task)
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         added = store.add_history(args.project, args.task, entries)
     if args.json:
         _print_json_lines(added)
@@ -57,22 +55,21 @@ def cmd_history_ls(args: argparse.Namespace) -> int:
         _print_json_lines(page.entries)
         return 0
     where = args.project if args.task is None else f"{args.project}/{args.task}"
-    table = Table(title=f"{where}: history", title_justify="left")
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("createdAt", no_wrap=True, min_width=24)
-    if args.task is None:
-        table.add_column("task", no_wrap=True)
-    for column in ("type", "role"):
-        table.add_column(column, no_wrap=True)
-    # content is the one column that gives way when the terminal is narrow: one line, cut with an ellipsis
-    table.add_column("content", min_width=10)
-    for entry in page.entries:
-        task = [str(entry["taskId"])] if args.task is None else []
-        cells = [str(entry["id"]), str(entry["createdAt"]), *task, str(entry["type"]), str(entry["role"] or "")]
-        content = Text(_shorten(entry["content"]), no_wrap=True, overflow="ellipsis")
-        table.add_row(*(Text(cell) for cell in cells), content)  # Text: user data is never read as markup
-    out.print(table)
-    out.print(f"{len(page.entries)} of {page.total} entries", markup=False)
+    columns = [Column("id", right=True), Column("createdAt")]
+    columns += [Column("task")] if args.task is None else []
+    columns += [Column("type"), Column("role"), Column("content", flex=True)]
+    rows = [
+        [
+            str(entry["id"]),
+            str(entry["createdAt"]),
+            *([str(entry["taskId"])] if args.task is None else []),
+            str(entry["type"]),
+            str(entry["role"] or ""),
+            _shorten(entry["content"]) if out.is_terminal else " ".join(str(entry["content"] or "").split()),
+        ]
+        for entry in page.entries
+    ]
+    print_table(f"{where}: history", columns, rows, f"{len(page.entries)} of {page.total} entries")
     return 0
 
 
@@ -98,7 +95,7 @@ def cmd_history_settings(args: argparse.Namespace) -> int:
     for flag, name in ((args.run_ttl_days, "runTtlDays"), (args.max_runs, "maxRuns")):
         if flag is not None:
             changes[name] = None if flag == "none" else _whole_number(flag, name)
-    with open_store(args) as store:
+    with open_store(args, create=bool(changes)) as store:
         settings = (
             store.set_history_settings(args.project, changes) if changes else store.history_settings(args.project)
         )
@@ -250,16 +247,27 @@ def _print_event(event: ChangeEvent, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(f'{{"id":"{event.id}","type":"{event.type}","data":{event.raw.decode()}}}\n')
         return
-    data = event.data
-    if event.type == "history.appended":
-        what = f"{data['taskId']} #{','.join(str(n) for n in data['ids'])}"
+    sys.stdout.write(f"{event.id}  {event.type:<18} {describe_event(event.type, event.data)}\n")
+
+
+def describe_event(kind: str, data: JSONObject) -> str:
+    """One readable line for a change of any type: ``execution.*`` and ``task.*`` (the document's id, status and
+    name or title), ``history.appended`` (the task, the ids and the last entry), and, for a type this version
+    does not know, its fields other than the project, as ``name=value``."""
+    noun = kind.partition(".")[0]
+    if kind == "history.appended":
+        what = f"{data.get('taskId')} #{','.join(str(n) for n in data.get('ids') or [])}"
         entries = data.get("entries") or []
         if entries:
-            what += f" {entries[-1]['type']}: {_shorten(entries[-1].get('content'), 60)}"
-    else:
-        run = data.get("execution") or {}
-        what = f"{data['executionId']} {run.get('status', '')} {run.get('name') or ''}".rstrip()
-    sys.stdout.write(f"{event.id}  {event.type:<18} {what}\n")
+            what += f" {entries[-1].get('type')}: {_shorten(entries[-1].get('content'), 60)}"
+        return what
+    if noun in ("execution", "task") and f"{noun}Id" in data:
+        document = data.get(noun) or {}
+        label = document.get("name") if noun == "execution" else document.get("title")
+        parts = [data[f"{noun}Id"], document.get("status"), _shorten(label, 60) if label else None]
+        return " ".join(str(part) for part in parts if part)
+    fields = {name: value for name, value in data.items() if name != "projectId"}
+    return " ".join(f"{name}={_shorten(value, 40)}" for name, value in fields.items()) or "(no data)"
 
 
 def add_history_commands(
@@ -268,6 +276,7 @@ def add_history_commands(
     """Register ``history``, ``prune`` and ``events`` on the CLI's subcommands."""
     history = commands.add_parser(
         "history",
+        parents=[common],
         help="a task's history: add, ls, count, rm, settings",
         description="add, list, count and delete the entries of task histories; show or change their retention",
     )

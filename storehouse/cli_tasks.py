@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 
 import orjson
-from rich.table import Table
 from rich.text import Text
 
 from .context import DEFAULT_MAX_CHARS, FORMATS
@@ -15,7 +14,7 @@ from .errors import InvalidParameter
 from .models import JSONObject
 from .queries import DEFAULT_LIMIT
 from .tasks import PRIORITIES, STATUSES
-from .terminal import open_store, out
+from .terminal import Column, joined, note_unknown_project, open_store, out, print_table
 
 Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 _COLORS = {"succeeded": "green", "failed": "red", "running": "yellow", "cancelled": "dim"}
@@ -25,14 +24,16 @@ def cmd_tasks_ls(args: argparse.Namespace) -> int:
     with open_store(args) as store:
         page = store.list_tasks(
             args.project,
-            status=args.status,
-            priority=args.priority,
+            status=joined(args.status),
+            priority=joined(args.priority),
             tag=args.tag,
             assigned_to=args.assigned_to,
             ready=True if args.ready else None,
             limit=args.limit,
             offset=args.offset,
         )
+        if not page.total:
+            note_unknown_project(store, args.project)
     if args.json:
         _write_json({"tasks": page.items, "total": page.total})
         return 0
@@ -70,7 +71,7 @@ def cmd_tasks_add(args: argparse.Namespace) -> int:
     if args.tag:
         fields["tags"] = args.tag
     fields["dependencies"] = [_edge(given) for given in args.depends_on or ()]
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         task = store.create_task(args.project, fields)
     if args.json:
         _write_json(task)
@@ -106,19 +107,13 @@ def cmd_tasks_deps(args: argparse.Namespace) -> int:
         _write_json({"dependents" if args.dependents else "dependencies": found})
         return 0
     title = f"{args.project}/{args.task}: " + ("what depends on it" if args.dependents else "what it depends on")
-    table = Table(title=title, title_justify="left")
-    for column in ("task", "type", "status", "title"):
-        table.add_column(column)
+    rows = []
     for edge in found:
         other = edge["task"] or {}
         status = str(other.get("status", "missing"))
-        table.add_row(
-            Text(edge["taskId"]),
-            edge["type"],
-            Text(status, style=_COLORS.get(status, "")),
-            Text(other.get("title", "")),
-        )
-    out.print(table)
+        rows.append([edge["taskId"], edge["type"], Text(status, style=_COLORS.get(status, "")), other.get("title", "")])
+    columns = [Column("task"), Column("type"), Column("status"), Column("title", flex=True)]
+    print_table(title, columns, rows)
     return 0
 
 
@@ -138,23 +133,21 @@ def _edge(given: str) -> JSONObject:
 
 
 def _print_tasks(title: str, tasks: list[JSONObject]) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("title", min_width=12)
-    for column in ("status", "priority", "cx", "assigned", "deps"):
-        table.add_column(column, no_wrap=True)
-    for task in tasks:
-        status = task["status"]
-        table.add_row(
-            Text(task["id"]),
-            Text(task["title"]),
-            Text(status, style=_COLORS.get(status, "")),
+    columns = [Column("id"), Column("title", flex=True)]
+    columns += [Column(name) for name in ("status", "priority", "cx", "assigned", "deps")]
+    rows = [
+        [
+            task["id"],
+            task["title"],
+            Text(task["status"], style=_COLORS.get(task["status"], "")),
             task["priority"],
             "" if task["complexityScore"] is None else str(task["complexityScore"]),
-            Text(task["assignedTo"] or ""),
-            Text(", ".join(edge["taskId"] for edge in task["dependencies"])),
-        )
-    out.print(table)
+            task["assignedTo"] or "",
+            ", ".join(edge["taskId"] for edge in task["dependencies"]),
+        ]
+        for task in tasks
+    ]
+    print_table(title, columns, rows)
 
 
 def _write_json(value: object, indent: bool = False) -> None:
@@ -170,6 +163,7 @@ def add_task_commands(
     """Register ``tasks`` (ls, order, show, add, move, rm, deps) and ``context`` on the CLI's subcommands."""
     tasks = commands.add_parser(
         "tasks",
+        parents=[common],
         help="tasks: ls, order, show, add, move, rm, deps",
         description="list, show, create, move and delete tasks, and change what they depend on",
     )
@@ -182,8 +176,14 @@ def add_task_commands(
         return sub
 
     ls = task_command("ls", cmd_tasks_ls, "list a project's tasks, critical first, then oldest first")
-    ls.add_argument("--status", help=f"only these statuses, comma-separated: {', '.join(STATUSES)}")
-    ls.add_argument("--priority", help=f"only these priorities, comma-separated: {', '.join(PRIORITIES)}")
+    ls.add_argument(
+        "--status", action="append", help=f"only these statuses (comma-separated or repeated): {', '.join(STATUSES)}"
+    )
+    ls.add_argument(
+        "--priority",
+        action="append",
+        help=f"only these priorities (comma-separated or repeated): {', '.join(PRIORITIES)}",
+    )
     ls.add_argument("--tag")
     ls.add_argument("--assigned-to")
     ls.add_argument("--ready", action="store_true", help="only pending tasks whose blockers have all succeeded")

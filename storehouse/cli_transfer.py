@@ -13,7 +13,7 @@ import orjson
 
 from .errors import InvalidParameter
 from .index import STATUSES
-from .terminal import err, open_store, out
+from .terminal import err, joined, open_store, out
 from .transfer import FORMATS, KINDS, RESULTS, ImportReport
 
 Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -24,7 +24,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     filters: dict[str, Any] = {
         name: value
         for name, value in (
-            ("status", args.status),
+            ("status", ",".join(joined(args.status) or []) or None),
             ("tag", args.tag),
             ("task_id", args.task),
             ("started_after", args.started_after),
@@ -67,7 +67,7 @@ def _write(lines: Iterator[bytes], target: BinaryIO) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    with open_store(args) as store:
+    with open_store(args, create=True) as store:
         if str(args.file) == "-":
             report = store.import_lines(sys.stdin.buffer, args.project)
         else:
@@ -109,7 +109,11 @@ def add_transfer_commands(command: Command) -> None:
     export.add_argument("--kind", default="project", choices=KINDS, help="what to export (default: the project)")
     export.add_argument("--format", default="jsonl", choices=FORMATS, help="jsonl (importable, default) or csv")
     export.add_argument("--output", "-o", type=Path, help="write to this file instead of standard output")
-    export.add_argument("--status", help=f"executions: comma-separated, of {', '.join(STATUSES)}; tasks: theirs")
+    export.add_argument(
+        "--status",
+        action="append",
+        help=f"executions: comma-separated or repeated, of {', '.join(STATUSES)}; tasks: theirs",
+    )
     export.add_argument("--tag", help="only executions or tasks with this tag")
     export.add_argument("--task", help="only executions (or history) of this task id")
     export.add_argument("--started-after", help="only executions started at or after this RFC 3339 time")

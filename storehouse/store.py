@@ -405,8 +405,12 @@ class Storehouse(TaskOperations):
         return replace(info, execution_count=int(stats["totalExecutions"]), cost_usd=float(stats["totalCostUSD"]))
 
     def reindex(self, project: str | None = None, progress: Progress | None = None) -> ReindexReport:
-        """Rebuild the index of one project (or every project) from the files."""
-        return self.backend.reindex(project, progress)
+        """Rebuild the index of one project (or every project) from the files. NotFound for a project that
+        has no runs, tasks or history."""
+        report = self.backend.reindex(project, progress)
+        if project is not None and not report.projects and project not in self.history_projects():
+            raise NotFound(f"project {project} not found in {self.settings.data_dir}: there is nothing to reindex")
+        return report
 
     def check(self, progress: Progress | None = None) -> CheckReport:
         """Verify that every file parses and validates (executions and history) and that the index matches."""

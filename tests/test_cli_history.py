@@ -13,6 +13,7 @@ import pytest
 
 from storehouse import Storehouse
 from storehouse.cli import main
+from storehouse.cli_history import describe_event
 from storehouse.errors import InvalidBody
 
 EXPIRED = "2020-01-01T00:00:00.000Z"  # long past any time-to-live
@@ -72,14 +73,12 @@ def test_ls_prints_a_table_and_a_footer(data_dir: Path, capsys: pytest.CaptureFi
         store.add_history("demo", "T-1", [{"type": "agent_start", "role": "planner", "content": "[red]plan[/]"}])
         store.add_history("demo", "T-1", [{"type": "log", "content": "x" * 500} for _ in range(3)])
     assert _run(data_dir, "history", "ls", "demo", "T-1", "--limit", "2") == 0
-    printed = capsys.readouterr().out
-    assert "demo/T-1: history" in printed
-    for word in ("createdAt", "type", "role", "content", "agent_start", "planner", "[red]pl", "log"):
-        assert word in printed
-    assert "task" not in printed.split("\n")[2]  # the task column is there only across tasks
-    assert "x" * 100 not in printed
-    assert "…" in printed  # long content is shortened
-    assert printed.splitlines()[-1] == "2 of 4 entries"
+    captured = capsys.readouterr()
+    printed = captured.out  # piped: a header line, then whole rows, tab-separated; title and footer on stderr
+    assert captured.err.splitlines() == ["demo/T-1: history", "2 of 4 entries"]
+    assert printed.splitlines()[0].split("\t") == ["id", "createdAt", "type", "role", "content"]
+    assert printed.splitlines()[1].split("\t")[2:] == ["agent_start", "planner", "[red]plan[/]"]
+    assert printed.splitlines()[2].split("\t")[2:] == ["log", "", "x" * 500]  # whole, not shortened
 
 
 def test_ls_across_tasks_shows_the_task_of_each_entry(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,10 +86,11 @@ def test_ls_across_tasks_shows_the_task_of_each_entry(data_dir: Path, capsys: py
         store.add_history("demo", "T-1", {"type": "log", "createdAt": "2099-01-01T00:00:02Z"})
         store.add_history("demo", "T-2", {"type": "error", "createdAt": "2099-01-01T00:00:01Z"})
     assert _run(data_dir, "history", "ls", "demo") == 0
-    printed = capsys.readouterr().out
-    assert "task" in printed
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert "task" in printed.splitlines()[0].split("\t")
     assert printed.index("T-2") < printed.index("T-1")  # time order across tasks
-    assert printed.splitlines()[-1] == "2 of 2 entries"
+    assert captured.err.splitlines()[-1] == "2 of 2 entries"
     assert _run(data_dir, "history", "ls", "demo", "--json") == 0
     assert [e["taskId"] for e in _lines(capsys.readouterr().out)] == ["T-2", "T-1"]
 
@@ -277,6 +277,7 @@ def test_bad_usage_exits_2(argv: list[str], message: str, data_dir: Path, capsys
 def test_invalid_values_exit_1_with_the_message(
     argv: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    data_dir.mkdir()
     assert _run(data_dir, *argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ")
@@ -313,7 +314,7 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
     assert _run(data_dir, "history", "ls", "demo", "T-1", "--json") == 0
     assert [e["content"] for e in _lines(capsys.readouterr().out)] == ["c3", "c4"]
     assert _run(data_dir, "history", "ls", "demo", "T-1") == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "2 of 2 entries"
+    assert capsys.readouterr().err.splitlines()[-1] == "2 of 2 entries"
     assert _run(data_dir, "history", "count", "demo", "T-1") == 0
     assert capsys.readouterr().out == "2\n"
 
@@ -331,6 +332,7 @@ def test_settings_show_then_change_and_ls_applies_the_cap(data_dir: Path, capsys
 def test_settings_out_of_range_change_nothing(
     flags: list[str], message: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)  # a read of the settings below needs the data directory to exist
     assert _run(data_dir, "history", "settings", "demo", *flags) == 1
     assert message in capsys.readouterr().err
     assert _run(data_dir, "history", "settings", "demo", "--json") == 0
@@ -390,6 +392,7 @@ def test_settings_set_and_unset_the_run_limits(data_dir: Path, capsys: pytest.Ca
 
 
 def test_prune_with_no_data_reports_nothing(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir.mkdir()
     assert _run(data_dir, "prune") == 0
     assert capsys.readouterr().out == "removed 0 entries in all from 0 project(s)\n"
 
@@ -441,6 +444,7 @@ def test_events_from_now_on_prints_nothing_with_once(data_dir: Path, capsys: pyt
 
 
 def test_events_says_when_a_position_cannot_be_resumed(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir.mkdir()
     assert _run(data_dir, "events", "demo", "--after", "0123456789ab-5", "--once") == 0
     assert "reset: " in capsys.readouterr().err
     assert _run(data_dir, "events", "demo", "--after", "nonsense", "--once") == 1
@@ -505,3 +509,43 @@ def test_history_ls_json_piped_into_history_add_file_round_trips_into_another_ta
         {name: entry[name] for name in fields} for entry in source
     ]
     assert [entry["taskId"] for entry in copied] == ["T-2", "T-2"]
+
+
+def test_events_prints_a_line_for_every_type_of_change(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        start = store.change_head()
+        run = store.create_execution("demo", name="triage", status="running")
+        store.patch_execution("demo", run["id"], {"status": "completed"})
+        store.create_task("demo", {"id": "T-1", "title": "Fix login"})
+        store.transition_task("demo", "T-1", "running")
+        store.add_history("demo", "T-1", {"type": "log", "content": "step one"})
+        store.delete_task("demo", "T-1")
+        store.delete_execution("demo", run["id"])
+    assert _run(data_dir, "events", "demo", "--after", start, "--once") == 0  # the text form died on task.*
+    lines = [line.split(None, 2)[1:] for line in capsys.readouterr().out.splitlines()]
+    assert lines == [
+        ["execution.created", f"{run['id']} running triage"],
+        ["execution.updated", f"{run['id']} completed triage"],
+        ["task.created", "T-1 pending Fix login"],
+        ["task.updated", "T-1 running Fix login"],
+        ["history.appended", "T-1 #1 status_change: pending -> running"],  # a move is logged in the history
+        ["history.appended", "T-1 #2 log: step one"],
+        ["task.deleted", "T-1"],
+        ["execution.deleted", run["id"]],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "line"),
+    [
+        ("execution.deleted", {"projectId": "p", "executionId": "r1"}, "r1"),
+        ("task.deleted", {"projectId": "p", "taskId": "T-1"}, "T-1"),
+        ("history.appended", {"projectId": "p", "taskId": "T-1", "ids": [3, 4], "entries": None}, "T-1 #3,4"),
+        ("executions.deleted", {"projectId": "p", "deleted": 12}, "deleted=12"),  # a type this version lacks
+        ("project.deleted", {"projectId": "p"}, "(no data)"),
+    ],
+)
+def test_every_event_reads_as_a_line_even_of_a_type_not_known_here(
+    kind: str, data: dict[str, object], line: str
+) -> None:
+    assert describe_event(kind, data) == line

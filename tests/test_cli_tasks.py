@@ -22,8 +22,9 @@ def test_add_ls_and_show(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert run(data_dir, "tasks", "add", "demo", *second, "--tag", "auth", "--assigned-to", "coder") == 0
     assert capsys.readouterr().out == "created task db in demo\ncreated task T-7 in demo\n"
     assert run(data_dir, "tasks", "ls", "demo") == 0
-    table = capsys.readouterr().out
-    assert "2 of 2 tasks" in table
+    captured = capsys.readouterr()
+    table = captured.out
+    assert "2 of 2 tasks" in captured.err
     assert table.index("db") < table.index("T-7")  # high before medium
     assert "[b]login[/b]" in table  # never read as markup
     assert run(data_dir, "tasks", "ls", "demo", "--json", "--priority", "medium") == 0
@@ -66,7 +67,7 @@ def test_deps_add_remove_refuse_a_cycle_and_show_dependents(data_dir: Path, caps
     assert run(data_dir, "tasks", "deps", "demo", "b", "--add", "a") == 1
     assert "would close the cycle b -> a -> b" in capsys.readouterr().err
     assert run(data_dir, "tasks", "deps", "demo", "b", "--dependents") == 0
-    assert "what depends on it" in capsys.readouterr().out
+    assert "what depends on it" in capsys.readouterr().err
     assert run(data_dir, "tasks", "deps", "demo", "a", "--remove", "b", "--json") == 0
     assert [edge["taskId"] for edge in json.loads(capsys.readouterr().out)["dependencies"]] == ["c"]
     assert run(data_dir, "tasks", "deps", "demo", "a", "--add", "b:soon") == 1

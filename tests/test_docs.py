@@ -36,7 +36,13 @@ COMMANDS = [
     "context",
     "export",
     "import",
+    "add",
+    "patch",
+    "record",
 ]
+# Commands whose README row is still to be written (the lead merges the README from the helpers' reports, issue
+# #14): strict, so the marker must go as soon as the README shows the command.
+README_PENDING: set[str] = set()  # commands whose README row is still to be written
 
 
 def test_parser_has_exactly_the_documented_commands() -> None:
@@ -45,7 +51,16 @@ def test_parser_has_exactly_the_documented_commands() -> None:
     assert sorted(actions[0].choices or {}) == sorted(COMMANDS)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(strict=True, reason="README row pending (#14)") if name in README_PENDING else (),
+        )
+        for name in COMMANDS
+    ],
+)
 def test_command_is_in_readme_and_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(rf"storehouse {command}\b", README), f"README does not show `storehouse {command}`"
     with pytest.raises(SystemExit) as exited:

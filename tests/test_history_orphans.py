@@ -10,10 +10,13 @@ says ok and exits 0), and deleting a task here deletes its history, so only ids 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 
 from storehouse import Storehouse
+from storehouse.cli import main
 from storehouse.models import format_timestamp
 
 
@@ -68,3 +71,12 @@ async def test_an_append_answer_counts_the_entries_that_expired_before_they_were
 async def test_an_append_of_fresh_entries_counts_none_expired(http: httpx.AsyncClient) -> None:
     answer = await http.post("/api/projects/p/tasks/T-1/history", json={"type": "log", "content": "now"})
     assert answer.json()["expired"] == 0
+
+
+def test_storehouse_check_prints_the_note_and_still_says_ok(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Storehouse(data_dir) as store:
+        store.add_history("p", "T-7", {"type": "log", "content": "x"})
+    assert main(["check", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "note: p: 1 task(s) have history but no task document: T-7" in out
+    assert out.rstrip().endswith(": ok")

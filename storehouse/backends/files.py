@@ -533,7 +533,7 @@ class FileBackend:
     # -- maintenance -----------------------------------------------------------------------------------
     def reindex(self, project: str | None, progress: Progress | None = None) -> ReindexReport:
         names = [check_id(project, "projectId")] if project is not None else sorted(self._project_names())
-        report = ReindexReport()
+        report = ReindexReport(by_folder=dict.fromkeys((kind.folder for kind in self.kinds), 0))
         for name in names:
             counted = False
             for kind in self.kinds:
@@ -557,6 +557,7 @@ class FileBackend:
             rows, bad = self._read_rows(opened, items[start : start + BATCH])
             self._index.apply(opened.key, rows, bad, (), opened.kind.table)
             report.indexed += len(rows)
+            report.by_folder[opened.kind.folder] = report.by_folder.get(opened.kind.folder, 0) + len(rows)
             report.invalid += len(bad)
             if progress:
                 progress(min(start + BATCH, len(items)), len(items))
@@ -724,6 +725,7 @@ class FileBackend:
                 plan.append((f"{name}/{folder}", directory, names))
         self._forget_recent_rows(target / "index.sqlite3", [where for where, _, _ in plan if "/" not in where], since)
         report = BackupReport(projects=sum(1 for where, _, _ in plan if "/" not in where))
+        report.by_folder = dict.fromkeys((*BACKED_UP, SETTINGS_FOLDER), 0)
         total = sum(len(names) for _, _, names in plan)
         done = 0
         new_directories = [target, target / "projects"]
@@ -735,8 +737,10 @@ class FileBackend:
             for entry in names:
                 copied = self._copy_file(directory / entry, into / entry)
                 if copied is not None:
+                    folder = where.partition("/")[2] or SETTINGS_FOLDER  # a project's own files: settings.json
                     report.files += 1
                     report.bytes += copied
+                    report.by_folder[folder] = report.by_folder.get(folder, 0) + 1
                 done += 1
                 if progress and done % 200 == 0:
                     progress(done, total)
@@ -822,6 +826,7 @@ class FileBackend:
         return len(data)
 
 
+SETTINGS_FOLDER = "settings"  # how a backup report counts the files of a project's own directory (settings.json)
 BACKED_UP = ("executions", "tasks", "history")  # the folders of a project a backup copies, besides its settings
 SETTINGS = "settings.json"
 

@@ -141,7 +141,14 @@ class Guard:
             return None
         client = scope.get("client")
         await self.wrong_tokens.refused(str(client[0]) if client else "")
-        error = Unauthorized("this server needs a token: send the header 'Authorization: Bearer <token>'")
+        if scheme.lower() == "bearer" and given.strip():  # never echo what was sent: it may be a real secret
+            error = Unauthorized(
+                "the token is wrong: this server needs a token, and the one sent in 'Authorization: Bearer' is not it"
+            )
+        else:
+            error = Unauthorized(
+                "no token sent: this server needs a token: send the header 'Authorization: Bearer <token>'"
+            )
         return error, [(b"www-authenticate", b"Bearer")]
 
     async def _with_body(self, scope: Scope, receive: Receive, send: Send, declared: int | None) -> None:

@@ -19,7 +19,8 @@ read: one peer with idle sockets, or with event streams, could fill it and every
   streams never take request slots; a claim over either is refused and the route answers 503;
 - requests in flight (the tasks running the app): at most ``max_connections + max_streams``.
 
-Every 503 is the JSON error form with ``Retry-After``. The bookkeeping is a few dictionary updates per
+Every 503 is the JSON error form with ``Retry-After``, and so are the 408 of a deadline and the 400 of a request
+that does not parse (uvicorn's own answer is plain text). The bookkeeping is a few dictionary updates per
 connection, on the event loop only (no lock).
 """
 
@@ -37,7 +38,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ..config import Settings
-from ..errors import ServiceUnavailable
+from ..errors import InvalidRequest, ServiceUnavailable
 
 log = logging.getLogger("storehouse")
 STREAM_EXTENSION = "storehouse.stream"  # scope["extensions"][STREAM_EXTENSION]["claim"]() -> refusal or None
@@ -186,6 +187,13 @@ def guarded_protocol(limits: Limits) -> type[HttpToolsProtocol]:
             self._disarm()
             super().on_message_complete()
 
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn answers a request it cannot parse in plain text; every other answer is the JSON error form
+            self._disarm()
+            message = f"{msg.rstrip('.')}: the request is not valid HTTP/1.1"
+            self.transport.write(_error_response("400 Bad Request", InvalidRequest.code, message))
+            self.transport.close()
+
         def on_response_complete(self) -> None:
             if self._slot == "stream":  # the stream ended; the connection may serve requests again
                 streams.give(self._peer)
@@ -259,9 +267,14 @@ def _unavailable(refusal: str) -> Any:
 
 
 def _timeout_response(message: str) -> bytes:
-    body = orjson.dumps({"error": {"code": "request_timeout", "message": message}})
+    return _error_response("408 Request Timeout", "request_timeout", message)
+
+
+def _error_response(status: str, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 answer in the JSON error form, for the protocol to write before (or instead of) the app."""
+    body = orjson.dumps({"error": {"code": code, "message": message}})
     head = (
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
         f"content-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -255,7 +255,7 @@ def copy_with_storehouse(data_dir: Path, dest: Path) -> list[str]:
     command = [sys.executable, "-m", "storehouse", "backup", str(dest), "--data-dir", str(data_dir)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     said = _complaints(done, [], (0,))
-    if not re.search(r"^backed up \d+ project\(s\) to .*: [\d,]+ execution files", done.stdout, re.MULTILINE):
+    if not re.search(r"^backed up \d+ project\(s\) to .*: [\d,]+ runs, [\d,]+ tasks", done.stdout, re.MULTILINE):
         said.append(f"storehouse backup did not print its report: {done.stdout!r}")
     return said
 
@@ -459,7 +459,7 @@ def test_backup_prints_its_report_and_the_copy_holds_everything(
     dest = tmp_path / "backups" / "first"  # parents are created
     assert main(["backup", str(dest), "--data-dir", str(data_dir)]) == 0
     printed = capsys.readouterr().out
-    assert re.search(rf"backed up 1 project\(s\) to {re.escape(str(dest))}: 3 execution files, [\d,]+ bytes", printed)
+    assert re.search(rf"backed up 1 project\(s\) to {re.escape(str(dest))}: 3 runs, 0 tasks, .*[\d,]+ bytes", printed)
     assert not (dest / "locks").exists()
     with Storehouse(dest) as copy:
         assert sorted(item["id"] for item in copy.list_executions("demo").items) == sorted(ids)
@@ -476,6 +476,7 @@ def test_backup_prints_its_report_and_the_copy_holds_everything(
 def test_backup_of_an_empty_data_dir_into_an_empty_directory(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    data_dir.mkdir()  # where there is no data directory at all, backup says so (test_cli.py)
     dest = tmp_path / "empty"
     dest.mkdir()
     assert main(["backup", str(dest), "--data-dir", str(data_dir)]) == 0
