@@ -4,7 +4,6 @@ with the test-only packages made unimportable."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,9 +51,6 @@ def test_bench_compare_runs_below_a_page_of_runs() -> None:
     assert "http_list_per_s" in out
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None, reason="needs Debian's chromium (the README's test command installs it)"
-)
 def test_bench_web_runs_below_a_page_of_runs() -> None:
     """It asked for ``cursor=None`` (400) and waited for 50 rows that a small project never shows."""
     out = run("bench_web.py", "--executions", "3", timeout=600)

@@ -11,7 +11,8 @@ The README's fenced blocks are read in order:
   (``localhost:8420`` is rewritten to its address, and an id the README shows in an answer is rewritten to the
   id the server gave). Each must exit 0, and where the README shows output, the output must have its shape: the
   same JSON keys, or for text the same words (ids, times and numbers differ).
-- ```text blocks do not run: each is listed in ``SKIPPED`` with the reason, and the tests report it as skipped.
+- ```text blocks do not run: each is listed in ``SKIPPED`` with the reason
+  (``test_every_fenced_block_runs_or_says_why_not``).
 
 The indented blocks are the install and test commands (``tests/test_docs.py`` and ``.ci/run`` hold the first two)
 and the benchmark commands of ``docs/performance.md`` (``tests/test_docs.py`` runs each one's ``--help``).
@@ -153,11 +154,6 @@ def test_every_fenced_block_runs_or_says_why_not() -> None:
     texts = [block.text.splitlines()[0] for block in found if block.language == "text"]
     assert sorted(texts) == sorted(SKIPPED), "each ```text block needs its reason in SKIPPED, and only those"
     assert sum(block.language in RUNNABLE for block in found) >= 6
-
-
-@pytest.mark.parametrize("first_line", sorted(SKIPPED))
-def test_text_block_is_not_run(first_line: str) -> None:
-    pytest.skip(f"README ```text block {first_line!r}: {SKIPPED[first_line]}")
 
 
 @pytest.mark.parametrize("heading", sorted(_python_sections()))
