@@ -280,7 +280,8 @@ const VIEWS = {
   },
   tasks: async (root, ctx) => {
     const { renderTasks } = await import("./tasks.js");
-    return renderTasks(root, { project: ctx.route.project, taskId: ctx.route.taskId, navigate, query: ctx.route.query });
+    const { project, taskId, query } = ctx.route;
+    return renderTasks(root, { project, taskId, navigate, query });
   },
   missing: async (root) => {
     root.append(

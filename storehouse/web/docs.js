@@ -20,6 +20,29 @@ function withBearer(document) {
   return { ...document, components, security: [{ [SCHEME]: [] }] };
 }
 
+// The document names no tags, so Swagger UI would list every operation under "default": group them by what
+// their path is about instead (an operation that has tags keeps them).
+const GROUPS = [
+  [/\/history/, "history"],
+  [/\/events$/, "events"],
+  [/\/export$/, "export"],
+  [/\/settings$/, "settings"],
+  [/\/executions/, "runs"],
+  [/\/(tasks|metrics)/, "tasks"],
+  [/./, "projects"],
+];
+
+function grouped(document) {
+  const paths = {};
+  for (const [route, item] of Object.entries(document.paths || {})) {
+    const tag = GROUPS.find(([pattern]) => pattern.test(route))[1];
+    paths[route] = Object.fromEntries(
+      Object.entries(item).map(([key, op]) => [key, op && op.operationId && !op.tags ? { ...op, tags: [tag] } : op]),
+    );
+  }
+  return { ...document, paths };
+}
+
 // keeps the page's stored token in step with Swagger UI's Authorize and Logout
 const TokenSync = () => ({
   statePlugins: {
@@ -53,7 +76,7 @@ async function start() {
   root.replaceChildren();
   const ui = window.SwaggerUIBundle({
     onComplete: () => token() && ui.preauthorizeApiKey(SCHEME, token()), // the Authorize button shows it as set
-    spec: withBearer(spec),
+    spec: withBearer(grouped(spec)),
     dom_id: "#swagger-ui",
     deepLinking: true, // #/tag/operationId in the address opens that operation
     presets: [window.SwaggerUIBundle.presets.apis],

@@ -63,7 +63,8 @@ export function readFilters(query) {
 // the first page) and cursor the API's cursor of that page, if the page was reached by Next.
 export function readPosition(query) {
   const at = query.get("at");
-  return { at: /^\d{1,9}$/.test(at || "") ? Number(at) : 0, cursor: query.get("cursor") || null };
+  const position = /^\d{1,9}$/.test(at || "") ? Number(at) : 0;
+  return { at: position, cursor: position > 0 ? query.get("cursor") || null : null }; // the first page has none
 }
 
 // the hash query of filters: only what differs from the defaults, commas kept readable

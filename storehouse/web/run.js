@@ -35,6 +35,7 @@ function runHead(project, run) {
   const agents = new Set((run.steps || []).map((s) => s.agent).filter(Boolean));
   const status = h("span", { class: "run-status" }, statusBadge(run.status));
   const stale = isStale(run);
+  const lastUpdate = run.updatedAt || run.startedAt;
   if (stale) markStale(status.firstChild, run);
   return h(
     "section",
@@ -76,11 +77,11 @@ function runHead(project, run) {
       fact(
         "Completed",
         run.completedAt ? formatTime(run.completedAt) : run.status !== "running" ? "—" : stale ? "stale" : "running…",
-        run.completedAt ? relative(run.completedAt) : stale ? `no update since ${relative(run.updatedAt || run.startedAt)}` : "",
+        run.completedAt ? relative(run.completedAt) : stale ? `no update since ${relative(lastUpdate)}` : "",
       ),
       run.duration === null && run.status === "running" && time(run.startedAt) !== null
         ? stale
-          ? fact("Duration", duration(time(run.updatedAt || run.startedAt) - time(run.startedAt)), "until the last update")
+          ? fact("Duration", duration(time(lastUpdate) - time(run.startedAt)), "until the last update")
           : fact("Duration", duration(Date.now() - time(run.startedAt)), "so far")
         : fact("Duration", duration(run.duration)),
       fact("Tokens", formatTokens(usage.total), `${formatTokens(usage.input)} in · ${formatTokens(usage.output)} out`),

@@ -116,9 +116,10 @@ export function retentionWords(settings) {
     return parts.join(", ");
   };
   const s = settings || {};
+  const perTask = (most) => (most === 1 ? " entry per task" : " entries per task");
   return {
     runs: `Runs ${words(limit(s.runTtlDays), limit(s.maxRuns), () => "")}`,
-    history: `History ${words(limit(s.historyTtlDays), limit(s.historyMaxEntriesPerTask), (most) => (most === 1 ? " entry per task" : " entries per task"))}`,
+    history: `History ${words(limit(s.historyTtlDays), limit(s.historyMaxEntriesPerTask), perTask)}`,
   };
 }
 

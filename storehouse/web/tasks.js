@@ -39,7 +39,10 @@ const CHOICES = { status: STATUSES, priority: PRIORITIES, ready: ["true", "false
 // address asks for that is no filter or no valid value of one is left out and said (ignored, one sentence each).
 function readTaskFilters(project, query) {
   const keys = [...new Set(query.keys())];
-  if (!keys.length && filtersByProject.has(project)) return { filters: { ...filtersByProject.get(project) }, ignored: [] };
+  if (!keys.length && filtersByProject.has(project)) {
+    // a link without a query (the Tasks tab, Back to before any filter): the filters last used, from the top
+    return { filters: { ...filtersByProject.get(project), offset: 0 }, ignored: [] };
+  }
   const filters = { ...NO_FILTERS };
   const ignored = [];
   for (const key of keys) {
@@ -51,7 +54,9 @@ function readTaskFilters(project, query) {
     else if (key === "offset") {
       if (/^\d{1,9}$/.test(value)) filters.offset = Number(value);
       else ignored.push(`offset “${value.slice(0, 40)}”: a position is a whole number`);
-    } else ignored.push(`“${key.slice(0, 40)}”: not a filter of this table (${Object.keys(NO_FILTERS).join(", ")})`);
+    } else {
+      ignored.push(`“${key.slice(0, 40)}”: not a filter of this table (${Object.keys(NO_FILTERS).join(", ")})`);
+    }
   }
   return { filters, ignored };
 }

@@ -138,7 +138,9 @@ function staleBadge(run) {
     {
       class: "badge stale",
       "data-stale": "true",
-      title: `Still "running", but nothing was written since ${formatTime(at)} UTC (${relative(at)}): its process may have stopped without saying so`,
+      title:
+        `Still "running", but nothing was written since ${formatTime(at)} UTC (${relative(at)}): ` +
+        "its process may have stopped without saying so",
     },
     "stale",
   );

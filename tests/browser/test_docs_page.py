@@ -56,6 +56,9 @@ def test_docs_lists_every_operation_of_the_openapi_document_offline(web: Server,
     expect(page.locator(".opblock")).to_have_count(len(ids))
     shown = page.locator(".opblock").evaluate_all("ops => ops.map(op => op.id)")
     assert sorted(op_id.rsplit("-", 1)[-1] for op_id in shown) == sorted(ids)
+    tags = page.locator(".opblock-tag").evaluate_all("ts => ts.map(t => t.dataset.tag)")
+    # grouped by what the path is about, not all under "default"
+    assert sorted(tags) == ["events", "export", "history", "projects", "runs", "settings", "tasks"]
     expect(page.locator(".swagger-ui .btn.authorize")).to_be_visible()
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("storehouse")
     page.wait_for_load_state("networkidle")

@@ -179,6 +179,10 @@ def test_the_runs_page_position_is_in_the_address(sized: Page, web: Server, demo
     expect(sized.locator("#range")).to_have_text(f"101\u2013150 of {total}")
     assert re.fullmatch(r"#/p/demo\?at=100&cursor=[\w%-]+", sized.evaluate("location.hash"))
     third = sized.locator(ROWS).evaluate_all("rs => rs.map(r => r.dataset.id)")
+    sized.go_back()  # a page is a step in the browser's history
+    expect(sized.locator("#range")).to_have_text(f"51\u2013100 of {total}")
+    sized.go_forward()
+    expect(sized.locator("#range")).to_have_text(f"101\u2013150 of {total}")
 
     sized.reload()
     expect(sized.locator("#range")).to_have_text(f"101\u2013150 of {total}")
@@ -224,6 +228,11 @@ def test_the_tasks_page_position_and_filters_are_in_the_address(sized: Page, web
     pager.locator("button", has_text="Next").click()
     expect(pager.locator(".range")).to_have_text(f"51\u2013{MANY_TASKS} of {MANY_TASKS} tasks")
     assert sized.evaluate("location.hash") == "#/p/many/tasks?offset=50"
+    sized.go_back()
+    expect(pager.locator(".range")).to_have_text(f"1\u201350 of {MANY_TASKS} tasks")
+    assert sized.evaluate("location.hash") == "#/p/many/tasks"
+    sized.go_forward()
+    expect(pager.locator(".range")).to_have_text(f"51\u2013{MANY_TASKS} of {MANY_TASKS} tasks")
     sized.reload()
     expect(pager.locator(".range")).to_have_text(f"51\u2013{MANY_TASKS} of {MANY_TASKS} tasks")
     sized.go_back()
