@@ -130,7 +130,7 @@ export function costColumn(amounts) {
 // one amount on its own (a card, a total): 2 decimals from a cent up, two significant digits below
 export function formatCost(usd) {
   if (usd === null || usd === undefined) return "—";
-  if (usd === 0) return "$0";
+  if (usd === 0) return "$0.00";
   if (usd < 0.000001) return "< $0.000001";
   if (usd < 0.01) return `$${usd.toFixed(Math.min(6, 1 - Math.floor(Math.log10(usd))))}`;
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
