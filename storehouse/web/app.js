@@ -8,7 +8,7 @@
 //
 // A view is called as view(root, ctx): ctx has the route, current() (false once the user has moved on),
 // onCleanup(fn), and the frame's navigate, setLive and setCrumbs. It may return a cleanup function.
-import { ApiError, h, setToken, token } from "./lib.js";
+import { ApiError, h, onTokenState, setToken, token, tokenStateNow } from "./lib.js";
 import { renderProjects } from "./projects.js";
 import { renderRun } from "./run.js";
 import { renderRuns } from "./runs.js";
@@ -141,7 +141,16 @@ function tokenForm(onDone, autofocus) {
   return form;
 }
 
+// the token button's dot: none without a token, grey until the server answers, green once it accepted the token,
+// red while it refuses it (401)
+const TOKEN_STATES = {
+  unknown: "A token is set for this browser; the server has not answered yet",
+  accepted: "The server accepts the token set for this browser",
+  refused: "The server refused the token set for this browser (401): set the right one",
+};
+
 function drawTokenButton() {
+  const state = tokenStateNow();
   const button = h(
     "button",
     {
@@ -149,12 +158,15 @@ function drawTokenButton() {
       type: "button",
       id: "token-button",
       "aria-haspopup": "dialog",
-      "aria-expanded": "false",
-      title: token() ? "A token is set for this browser" : "Set the API token",
+      "aria-expanded": frame.popover ? "true" : "false",
+      title: TOKEN_STATES[state] || "Set the API token",
+      "data-token-state": state,
     },
     icon("key", 14),
     "Token",
-    token() ? h("span", { class: "token-state", "aria-label": "set" }) : null,
+    state in TOKEN_STATES
+      ? h("span", { class: `token-state ${state}`, role: "img", "aria-label": `token ${state}` })
+      : null,
   );
   button.addEventListener("click", (event) => {
     event.stopPropagation();
@@ -268,7 +280,8 @@ const VIEWS = {
   },
   tasks: async (root, ctx) => {
     const { renderTasks } = await import("./tasks.js");
-    return renderTasks(root, { project: ctx.route.project, taskId: ctx.route.taskId, navigate });
+    const { project, taskId, query } = ctx.route;
+    return renderTasks(root, { project, taskId, navigate, query });
   },
   missing: async (root) => {
     root.append(
@@ -325,5 +338,6 @@ document.addEventListener("keydown", (event) => {
   if (event.key === "Escape") closePopover();
 });
 window.addEventListener("hashchange", () => render());
+onTokenState(() => drawTokenButton());
 drawTokenButton();
 render();

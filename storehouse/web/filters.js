@@ -1,13 +1,16 @@
-// The runs list's filters, kept in the hash query (#/p/{project}?status=&tag=&q=&from=&to=&sort=&limit=) and
-// sent as the API's parameters, and the list page last shown, which the one-run view links back to.
+// The runs list's filters and page position, kept in the hash query
+// (#/p/{project}?status=&tag=&q=&from=&to=&sort=&limit=&at=&cursor=) and sent as the API's parameters, and the
+// list pages last shown, which the one-run view links back to and Prev steps back through.
 import { STATUSES, enc, projectHash } from "./ui.js";
 
 const SORTS = ["-startedAt", "startedAt", "-duration", "duration", "-costUSD", "costUSD"];
 const DEFAULT_SORT = "-startedAt";
 export const PAGE_SIZES = [25, 50, 100, 200];
 const DEFAULT_LIMIT = 50;
+const KEYS = ["status", "tag", "q", "from", "to", "sort", "limit", "at", "cursor"];
 
-// the page of the list the user was on, so coming back from a run returns to it
+// the pages of the list the user went through, so coming back from a run returns to the page, and Prev to
+// the ones before it: {key, project, hash, pages: [{cursor, at}, ...]}, the last being the one shown
 export let listMemory = null;
 
 export function rememberList(memory) {
@@ -18,18 +21,50 @@ export function isDate(text) {
   return /^\d{4}-\d{2}-\d{2}$/.test(text || "") && !Number.isNaN(Date.parse(`${text}T00:00:00Z`));
 }
 
+const quoted = (text) => `“${text.length > 40 ? `${text.slice(0, 40)}…` : text}”`;
+const oneOf = (items) => `${items.slice(0, -1).join(", ")} or ${items[items.length - 1]}`;
+
+// The filters the hash query asks for. What it asks for that is no filter, or no valid value of one, is left
+// out and said in f.ignored (one sentence each), for the page to show: a link with ?status=bogus shows all runs,
+// and says why.
 export function readFilters(query) {
+  const ignored = [];
   const sort = query.get("sort");
-  const limit = Number(query.get("limit"));
+  const limitText = query.get("limit");
+  const limit = Number(limitText);
+  const statuses = (query.get("status") || "").split(",").filter(Boolean);
+  const bad = statuses.filter((s) => !STATUSES.includes(s));
+  if (bad.length) ignored.push(`status ${bad.map(quoted).join(", ")}: a status is ${oneOf(STATUSES)}`);
+  if (sort !== null && !SORTS.includes(sort)) ignored.push(`sort ${quoted(sort)}: the sorts are ${oneOf(SORTS)}`);
+  if (limitText !== null && !PAGE_SIZES.includes(limit))
+    ignored.push(`limit ${quoted(limitText)}: a page holds ${oneOf(PAGE_SIZES.map(String))} runs`);
+  for (const key of ["from", "to"]) {
+    const value = query.get(key);
+    if (value !== null && !isDate(value)) ignored.push(`${key} ${quoted(value)}: a day is written YYYY-MM-DD`);
+  }
+  const at = query.get("at");
+  if (at !== null && !/^\d{1,9}$/.test(at)) ignored.push(`at ${quoted(at)}: a position is a whole number`);
+  for (const key of new Set(query.keys())) {
+    if (!KEYS.includes(key)) ignored.push(`${quoted(key)}: not a filter of this list (${KEYS.slice(0, 7).join(", ")})`);
+  }
   return {
-    status: (query.get("status") || "").split(",").filter((s) => STATUSES.includes(s)),
+    status: statuses.filter((s) => STATUSES.includes(s)),
     tag: query.get("tag") || "",
     q: query.get("q") || "",
     from: isDate(query.get("from")) ? query.get("from") : "",
     to: isDate(query.get("to")) ? query.get("to") : "",
     sort: SORTS.includes(sort) ? sort : DEFAULT_SORT,
     limit: PAGE_SIZES.includes(limit) ? limit : DEFAULT_LIMIT,
+    ignored,
   };
+}
+
+// The page of the list the hash query points at: {at, cursor}, at being the position of its first run (0 for
+// the first page) and cursor the API's cursor of that page, if the page was reached by Next.
+export function readPosition(query) {
+  const at = query.get("at");
+  const position = /^\d{1,9}$/.test(at || "") ? Number(at) : 0;
+  return { at: position, cursor: position > 0 ? query.get("cursor") || null : null }; // the first page has none
 }
 
 // the hash query of filters: only what differs from the defaults, commas kept readable
@@ -45,8 +80,12 @@ export function filterQuery(f) {
   return parts.join("&");
 }
 
-export function listHash(project, f) {
-  const query = filterQuery(f);
+// the hash of the list with these filters, at this page (the first if none is given)
+export function listHash(project, f, position) {
+  const parts = [filterQuery(f)];
+  if (position && position.at > 0) parts.push(`at=${position.at}`);
+  if (position && position.at > 0 && position.cursor) parts.push(`cursor=${enc(position.cursor)}`);
+  const query = parts.filter(Boolean).join("&");
   return query ? `${projectHash(project)}?${query}` : projectHash(project);
 }
 
@@ -57,7 +96,8 @@ function dayAfter(date) {
   return new Date(Date.UTC(y, m - 1, d + 1)).toISOString();
 }
 
-export function listParams(f, cursor) {
+// the API's parameters for the page at position: its cursor if it has one, else its offset
+export function listParams(f, position) {
   return {
     status: f.status.join(","),
     tag: f.tag,
@@ -66,6 +106,7 @@ export function listParams(f, cursor) {
     startedBefore: f.to ? dayAfter(f.to) : "", // the "to" day is included
     sort: f.sort === DEFAULT_SORT ? "" : f.sort,
     limit: f.limit,
-    cursor,
+    cursor: position.cursor,
+    offset: position.cursor || !position.at ? "" : position.at,
   };
 }

@@ -15,9 +15,35 @@ export function token() {
   return localStorage.getItem(TOKEN_KEY) || "";
 }
 
+// What the server made of the stored token: "none" (no token stored), "unknown" (not sent yet), "accepted" (an
+// answer other than 401 came back) or "refused" (401). The token button shows it; onTokenState(fn) follows it.
+let tokenState = token() ? "unknown" : "none";
+const tokenListeners = new Set();
+
+export const tokenStateNow = () => tokenState;
+
+export function onTokenState(fn) {
+  tokenListeners.add(fn);
+  return () => tokenListeners.delete(fn);
+}
+
+function setTokenState(state) {
+  if (state === tokenState) return;
+  tokenState = state;
+  tokenListeners.forEach((fn) => fn(state));
+}
+
+// a status the server answered a request that carried the stored token with
+function sawStatus(status) {
+  if (!token()) setTokenState("none");
+  else if (status === 401) setTokenState("refused");
+  else if (status < 500) setTokenState("accepted");
+}
+
 export function setToken(value) {
   if (value) localStorage.setItem(TOKEN_KEY, value);
   else localStorage.removeItem(TOKEN_KEY);
+  setTokenState(value ? "unknown" : "none");
 }
 
 function headers(extra) {
@@ -34,6 +60,7 @@ export async function api(path, options = {}) {
     init.headers["Content-Type"] = "application/json";
   }
   const response = await fetch(path, init);
+  sawStatus(response.status);
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
   const body = /^application\/(.+\+)?json\b/.test(type) ? await response.json() : await response.text();
@@ -85,9 +112,25 @@ export function statusBadge(status) {
   return h("span", { class: `badge status-${status || "unknown"}`, "data-status": status || "" }, status || "—");
 }
 
+// One format for every amount of a table's cost column, so the column reads in one precision: 2 decimals when
+// every non-zero amount is a cent or more, else as many as the smallest amount needs to show two significant
+// digits (at most 6: "$0.000012"); an amount that still rounds to zero shows as "< $0.000001".
+export function costColumn(amounts) {
+  const nonzero = amounts.filter((usd) => typeof usd === "number" && usd > 0);
+  const smallest = nonzero.length ? Math.min(...nonzero) : 1;
+  const decimals = smallest >= 0.01 ? 2 : Math.min(6, Math.ceil(-Math.log10(smallest)) + 1);
+  const floor = 10 ** -decimals / 2;
+  return (usd) => {
+    if (usd === null || usd === undefined) return "—";
+    if (usd > 0 && usd < floor) return `< $${(10 ** -decimals).toFixed(decimals)}`;
+    return `$${usd.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals })}`;
+  };
+}
+
+// one amount on its own (a card, a total): 2 decimals from a cent up, two significant digits below
 export function formatCost(usd) {
   if (usd === null || usd === undefined) return "—";
-  if (usd === 0) return "$0";
+  if (usd === 0) return "$0.00";
   if (usd < 0.000001) return "< $0.000001";
   if (usd < 0.01) return `$${usd.toFixed(Math.min(6, 1 - Math.floor(Math.log10(usd))))}`;
   return `$${usd.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
@@ -134,6 +177,7 @@ export function follow(project, onEvent, onState) {
           headers: headers(extra),
           signal: controller.signal,
         });
+        sawStatus(response.status);
         if (response.status >= 400 && response.status < 500) {
           stopped = true; // 401 (token), 404: retrying would not help; the view's own calls show the error
           if (onState) onState("stopped", response.status);

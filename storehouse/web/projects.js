@@ -1,5 +1,5 @@
 // The projects view (#/): a card per project with its figures and status mix, and the latest runs across them.
-import { api, formatCost, formatTime, h, path, statusBadge, withQuery } from "./lib.js";
+import { api, costColumn, formatCost, formatTime, h, path, statusBadge, withQuery } from "./lib.js";
 import { STATUSES, avatar, duration, empty, icon, percent, projectHash, relative, runHash } from "./ui.js";
 
 export async function renderProjects(root, ctx) {
@@ -84,6 +84,7 @@ async function drawRecent(target, projects, navigate) {
     .slice(0, RECENT);
   if (!runs.length) return;
   const open = (run) => navigate(runHash(run.projectId, run.id));
+  const cost = costColumn(runs.map((run) => run.costUSD));
   target.replaceChildren(
     h(
       "section",
@@ -114,7 +115,7 @@ async function drawRecent(target, projects, navigate) {
               h("td", null, h("a", { class: "tag", href: projectHash(run.projectId) }, run.projectId)),
               h("td", { class: "muted" }, h("span", { title: formatTime(run.startedAt) }, relative(run.startedAt))),
               h("td", { class: "num" }, duration(run.duration)),
-              h("td", { class: "num" }, formatCost(run.costUSD)),
+              h("td", { class: "num cost" }, cost(run.costUSD)),
             ),
           ),
         ),

@@ -9,10 +9,12 @@ import {
   duration,
   empty,
   icon,
+  isStale,
   jsonPane,
   jsonTree,
   projectHash,
   relative,
+  markStale,
   runHash,
   taskHash,
   time,
@@ -31,10 +33,14 @@ function fact(label, value, sub) {
 function runHead(project, run) {
   const usage = run.tokenUsage || {};
   const agents = new Set((run.steps || []).map((s) => s.agent).filter(Boolean));
+  const status = h("span", { class: "run-status" }, statusBadge(run.status));
+  const stale = isStale(run);
+  const lastUpdate = run.updatedAt || run.startedAt;
+  if (stale) markStale(status.firstChild, run);
   return h(
     "section",
     { class: "card run-head", id: "run-head" },
-    h("div", { class: "run-title" }, h("h1", null, run.name || run.id), statusBadge(run.status)),
+    h("div", { class: "run-title" }, h("h1", null, run.name || run.id), status),
     h(
       "div",
       { class: "run-sub" },
@@ -70,11 +76,13 @@ function runHead(project, run) {
       fact("Started", formatTime(run.startedAt), relative(run.startedAt)),
       fact(
         "Completed",
-        run.completedAt ? formatTime(run.completedAt) : run.status === "running" ? "running…" : "—",
-        run.completedAt ? relative(run.completedAt) : "",
+        run.completedAt ? formatTime(run.completedAt) : run.status !== "running" ? "—" : stale ? "stale" : "running…",
+        run.completedAt ? relative(run.completedAt) : stale ? `no update since ${relative(lastUpdate)}` : "",
       ),
       run.duration === null && run.status === "running" && time(run.startedAt) !== null
-        ? fact("Duration", duration(Date.now() - time(run.startedAt)), "so far")
+        ? stale
+          ? fact("Duration", duration(time(lastUpdate) - time(run.startedAt)), "until the last update")
+          : fact("Duration", duration(Date.now() - time(run.startedAt)), "so far")
         : fact("Duration", duration(run.duration)),
       fact("Tokens", formatTokens(usage.total), `${formatTokens(usage.input)} in · ${formatTokens(usage.output)} out`),
       fact("Cost", formatCost(run.costUSD)),

@@ -1,6 +1,18 @@
 // A project's runs (#/p/{project}): its figures, the filter toolbar, one page of the list by cursor, and the
 // live refresh from the project's change feed.
-import { ApiError, api, follow, formatCost, formatTime, formatTokens, h, path, statusBadge, withQuery } from "./lib.js";
+import {
+  ApiError,
+  api,
+  costColumn,
+  follow,
+  formatCost,
+  formatTime,
+  formatTokens,
+  h,
+  path,
+  statusBadge,
+  withQuery,
+} from "./lib.js";
 import {
   PAGE_SIZES,
   filterQuery,
@@ -10,9 +22,24 @@ import {
   listMemory,
   listParams,
   readFilters,
+  readPosition,
   rememberList,
 } from "./filters.js";
-import { LIVE_DEBOUNCE_MS, STATUSES, duration, empty, icon, percent, relative, runHash, taskHash } from "./ui.js";
+import {
+  LIVE_DEBOUNCE_MS,
+  STALE_AFTER_MS,
+  STATUSES,
+  duration,
+  empty,
+  icon,
+  isStale,
+  markStale,
+  percent,
+  relative,
+  runHash,
+  taskHash,
+  time,
+} from "./ui.js";
 
 function metric(label, value, sub, extra) {
   return h(
@@ -69,12 +96,15 @@ export async function renderRuns(root, ctx) {
   const { project } = ctx.route;
   const { navigate, setLive } = ctx;
   const f = readFilters(ctx.route.query);
-  const state = { stack: [], cursor: null, seq: 0, shown: new Set(), fresh: 0, lastPage: null };
+  // the page shown is in the address (at, cursor): a reload, a shared link and Back come to the same page.
+  // stack holds the pages before it, for Prev; without them (a reload) Prev asks for the offset before.
+  const state = { stack: [], pos: readPosition(ctx.route.query), seq: 0, shown: new Set(), fresh: 0, lastPage: null };
   const memoryKey = () => `${project}?${filterQuery(f)}`;
   if (listMemory && listMemory.key === memoryKey()) {
-    state.stack = [...listMemory.stack];
-    state.cursor = listMemory.cursor;
+    const index = listMemory.pages.findIndex((p) => p.at === state.pos.at && p.cursor === state.pos.cursor);
+    if (index >= 0) state.stack = listMemory.pages.slice(0, index);
   }
+  const here = () => listHash(project, f, state.pos);
 
   const metrics = h(
     "div",
@@ -219,14 +249,31 @@ export async function renderRuns(root, ctx) {
     );
   };
 
+  // what the address asked for that is no filter or no valid value: said, not silently dropped
+  const addressNotice = f.ignored.length
+    ? h(
+        "div",
+        { class: "notice warn", id: "address-notice", role: "status" },
+        icon("alert"),
+        h("span", null, `Ignored in the address: ${f.ignored.join("; ")}.`),
+      )
+    : null;
   root.append(
     metrics,
-    h("div", { class: "card runs-card" }, toolbar, newer, h("div", { class: "table-scroll" }, table), pager),
+    h(
+      "div",
+      { class: "card runs-card" },
+      toolbar,
+      addressNotice,
+      newer,
+      h("div", { class: "table-scroll" }, table),
+      pager,
+    ),
   );
   drawChips();
   drawHead();
 
-  function row(run, longest, flash) {
+  function row(run, longest, flash, cost) {
     const runLink = runHash(project, run.id);
     const usage = run.tokenUsage || {};
     const error = run.error ? String(run.error) : "";
@@ -311,12 +358,13 @@ export async function renderRuns(root, ctx) {
         },
         formatTokens(usage.total),
       ),
-      h("td", { class: "num" }, formatCost(run.costUSD)),
+      h("td", { class: "num cost" }, cost(run.costUSD)),
     );
   }
 
   function drawRows(page, flashIds) {
     const longest = Math.max(0, ...page.executions.map((run) => run.duration || 0));
+    const cost = costColumn(page.executions.map((run) => run.costUSD));
     const previous = state.shown;
     state.shown = new Set(page.executions.map((run) => run.id));
     if (!page.executions.length) {
@@ -340,17 +388,17 @@ export async function renderRuns(root, ctx) {
     } else {
       tbody.replaceChildren(
         ...page.executions.map((run) =>
-          row(run, longest, flashIds && (flashIds.has(run.id) || (previous.size > 0 && !previous.has(run.id)))),
+          row(run, longest, flashIds && (flashIds.has(run.id) || (previous.size > 0 && !previous.has(run.id))), cost),
         ),
       );
     }
-    const start = state.stack.length * f.limit;
+    const start = state.pos.at;
     const count = page.executions.length;
     const fmt = (n) => n.toLocaleString("en-US");
     if (page.total === 0) range.replaceChildren("No runs");
     else if (count === 0) range.replaceChildren(`Nothing on this page, of ${fmt(page.total)}`);
     else range.replaceChildren(h("b", null, `${fmt(start + 1)}–${fmt(start + count)}`), ` of ${fmt(page.total)}`);
-    prev.disabled = state.stack.length === 0;
+    prev.disabled = state.pos.at === 0;
     next.disabled = !page.nextCursor;
     const tags = new Set(page.executions.flatMap((run) => run.tags || []));
     tagOptions.replaceChildren(...[...tags].sort().map((tag) => h("option", { value: tag })));
@@ -363,11 +411,11 @@ export async function renderRuns(root, ctx) {
     prev.disabled = next.disabled = true;
     let page;
     try {
-      page = await api(withQuery(path("projects", project, "executions"), listParams(f, state.cursor)));
+      page = await api(withQuery(path("projects", project, "executions"), listParams(f, state.pos)));
     } catch (error) {
       if (seq !== state.seq) return;
       table.classList.remove("loading");
-      prev.disabled = state.stack.length === 0;
+      prev.disabled = state.pos.at === 0;
       if (raise) throw error;
       const message = error instanceof ApiError ? error.message : String(error);
       tbody.replaceChildren(
@@ -383,13 +431,32 @@ export async function renderRuns(root, ctx) {
     table.classList.remove("loading");
     state.lastPage = page;
     drawRows(page, flashIds);
-    rememberList({
-      key: memoryKey(),
-      project,
-      hash: listHash(project, f),
-      stack: [...state.stack],
-      cursor: state.cursor,
-    });
+    rememberList({ key: memoryKey(), project, hash: here(), pages: [...state.stack, { ...state.pos }] });
+    markStaleRows(page, seq);
+  }
+
+  // a running run with no update for STALE_AFTER_MS is marked stale; the list's summaries carry no updatedAt, so
+  // the documents of the running rows old enough to be stale are read (a few rows of the page, in parallel)
+  async function markStaleRows(page, seq) {
+    const now = Date.now();
+    const candidates = page.executions.filter(
+      (run) => run.status === "running" && time(run.startedAt) !== null && now - time(run.startedAt) > STALE_AFTER_MS,
+    );
+    await Promise.all(
+      candidates.map(async (summary) => {
+        let run;
+        try {
+          run = (await api(path("projects", project, "executions", summary.id))).execution;
+        } catch {
+          return; // deleted meanwhile, or the server is away: the row stays as it is
+        }
+        const badge = tbody.querySelector(`tr[data-id="${CSS.escape(summary.id)}"] .badge`);
+        if (seq === state.seq && badge && !badge.classList.contains("is-stale") && isStale(run, now)) {
+          markStale(badge, run);
+          badge.closest("tr").dataset.stale = "true";
+        }
+      }),
+    );
   }
 
   async function loadStats() {
@@ -402,14 +469,22 @@ export async function renderRuns(root, ctx) {
 
   function firstPage() {
     state.stack = [];
-    state.cursor = null;
+    state.pos = { at: 0, cursor: null };
     state.fresh = 0;
     newer.hidden = true;
   }
 
+  // a move to another page is a step in the browser's history: Back returns to the page before
+  function turnTo(pos) {
+    state.pos = pos;
+    history.pushState(null, "", here());
+    load();
+  }
+
   function apply() {
     firstPage();
-    history.replaceState(null, "", listHash(project, f));
+    if (addressNotice) addressNotice.remove();
+    history.replaceState(null, "", here());
     drawChips();
     drawHead();
     size.value = String(f.limit);
@@ -457,16 +532,15 @@ export async function renderRuns(root, ctx) {
     apply();
   });
   prev.addEventListener("click", () => {
-    if (!state.stack.length) return;
-    state.cursor = state.stack.pop();
-    if (!state.stack.length) newer.hidden = true;
-    load();
+    if (state.pos.at === 0) return;
+    const before = state.stack.pop() || { at: Math.max(0, state.pos.at - f.limit), cursor: null };
+    if (before.at === 0) newer.hidden = true;
+    turnTo(before);
   });
   next.addEventListener("click", () => {
     if (!state.lastPage || !state.lastPage.nextCursor) return;
-    state.stack.push(state.cursor);
-    state.cursor = state.lastPage.nextCursor;
-    load();
+    state.stack.push({ ...state.pos });
+    turnTo({ at: state.pos.at + state.lastPage.executions.length, cursor: state.lastPage.nextCursor });
   });
   tbody.addEventListener("click", (event) => {
     if (event.target.closest("a, button")) return;
@@ -488,7 +562,27 @@ export async function renderRuns(root, ctx) {
     document.removeEventListener("keydown", slash);
   });
 
-  await Promise.all([load({ raise: true }), loadStats()]);
+  const opening = async () => {
+    try {
+      await load({ raise: true });
+    } catch (error) {
+      // a cursor from an old link (or typed by hand) the server cannot read: the first page instead, and why
+      if (!(error instanceof ApiError) || error.status !== 400 || state.pos.at === 0) throw error;
+      firstPage();
+      history.replaceState(null, "", here());
+      tbody.closest(".card").insertBefore(
+        h(
+          "div",
+          { class: "notice warn", id: "position-notice", role: "status" },
+          icon("alert"),
+          h("span", null, `The page in the address could not be shown (${error.message}): this is the first page.`),
+        ),
+        newer,
+      );
+      await load({ raise: true });
+    }
+  };
+  await Promise.all([opening(), loadStats()]);
   if (!ctx.current()) return;
 
   // live: a change to the project refreshes the first page (a later page would shift under the reader,
@@ -499,7 +593,7 @@ export async function renderRuns(root, ctx) {
     const ids = new Set(touched);
     touched.clear();
     loadStats();
-    if (state.stack.length === 0) {
+    if (state.pos.at === 0) {
       state.fresh = 0;
       await load({ flashIds: ids });
     } else if (state.fresh > 0) {
@@ -512,6 +606,7 @@ export async function renderRuns(root, ctx) {
             type: "button",
             onclick: () => {
               firstPage();
+              history.pushState(null, "", here());
               load();
             },
           },

@@ -102,6 +102,38 @@ function summaryCards(stats, daily) {
   ];
 }
 
+// The project's retention policy (GET .../settings), in words: what is kept of its runs and of its history.
+// A key the server does not send (an older server has no runTtlDays or maxRuns) or sends as null means no
+// limit of that kind: "kept: all".
+export function retentionWords(settings) {
+  const n = (value) => value.toLocaleString("en-US");
+  const limit = (value) => (Number.isInteger(value) && value > 0 ? value : null);
+  const words = (days, most, unit) => {
+    if (days === null && most === null) return "kept: all";
+    const parts = [];
+    if (days !== null) parts.push(`kept ${n(days)} day${days === 1 ? "" : "s"}`);
+    if (most !== null) parts.push(`${days === null ? "kept: " : ""}at most ${n(most)}${unit(most)}`);
+    return parts.join(", ");
+  };
+  const s = settings || {};
+  const perTask = (most) => (most === 1 ? " entry per task" : " entries per task");
+  return {
+    runs: `Runs ${words(limit(s.runTtlDays), limit(s.maxRuns), () => "")}`,
+    history: `History ${words(limit(s.historyTtlDays), limit(s.historyMaxEntriesPerTask), perTask)}`,
+  };
+}
+
+function retentionLine(target, settings) {
+  const { runs, history } = retentionWords(settings);
+  target.replaceChildren(
+    h("span", { class: "retention-label" }, "Retention"),
+    h("span", { "data-retention": "runs" }, runs),
+    h("span", { class: "sep", "aria-hidden": "true" }, "·"),
+    h("span", { "data-retention": "history" }, history),
+    h("span", { class: "muted small" }, "(PUT .../settings changes it; a read never shows what is past it)"),
+  );
+}
+
 function chartCard(title, summary, made) {
   return h(
     "section",
@@ -166,8 +198,16 @@ export async function renderStats(root, { project }) {
   );
   const cards = h("div", { class: "metrics stat-cards" });
   const grid = h("div", { class: "chart-grid" });
-  const view = h("div", { class: "stats-view", "data-view": "stats" }, cards, toolbar, grid);
+  const retention = h("div", { class: "card retention", id: "retention" });
+  const view = h("div", { class: "stats-view", "data-view": "stats" }, cards, retention, toolbar, grid);
   root.append(view);
+  const loadRetention = async () => {
+    try {
+      retentionLine(retention, await api(path("projects", project, "settings")));
+    } catch (error) {
+      retention.replaceChildren(h("span", { class: "muted" }, `Retention unavailable: ${error.message}`));
+    }
+  };
 
   async function load() {
     const ticket = ++loading;
@@ -294,7 +334,7 @@ export async function renderStats(root, { project }) {
       load();
     }, RELOAD_MS);
   });
-  await load();
+  await Promise.all([load(), loadRetention()]);
   return () => {
     stop();
     if (timer !== null) clearTimeout(timer);

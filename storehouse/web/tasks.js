@@ -9,7 +9,7 @@
 import {
   api,
   follow,
-  formatCost,
+  costColumn,
   formatDuration,
   formatTime,
   formatTokens,
@@ -28,15 +28,46 @@ const GRAPH_MAX = 200; // beyond this many tasks the graph keeps the unfinished 
 const CACHE_MS = 5000;
 const CONTEXT_CHARS = 4000;
 
-const filtersByProject = new Map();
+const filtersByProject = new Map(); // the filters last used in each project, for a link without any
 let cached = null; // {project, at, overview}
 let lastTable = null; // {key, page}: the table as last drawn
+const NO_FILTERS = { status: "", priority: "", ready: "", assignedTo: "", tag: "", offset: 0 };
+const CHOICES = { status: STATUSES, priority: PRIORITIES, ready: ["true", "false"] };
 
-function filtersOf(project) {
-  if (!filtersByProject.has(project)) {
-    filtersByProject.set(project, { status: "", priority: "", ready: "", assignedTo: "", tag: "", offset: 0 });
+// The table's filters and position come from the address (#/p/{p}/tasks[/{id}]?status=&priority=&ready=
+// &assignedTo=&tag=&offset=), so a reload, a shared link and Back show the same page of the same tasks. What the
+// address asks for that is no filter or no valid value of one is left out and said (ignored, one sentence each).
+function readTaskFilters(project, query) {
+  const keys = [...new Set(query.keys())];
+  if (!keys.length && filtersByProject.has(project)) {
+    // a link without a query (the Tasks tab, Back to before any filter): the filters last used, from the top
+    return { filters: { ...filtersByProject.get(project), offset: 0 }, ignored: [] };
   }
-  return filtersByProject.get(project);
+  const filters = { ...NO_FILTERS };
+  const ignored = [];
+  for (const key of keys) {
+    const value = query.get(key);
+    if (key in CHOICES) {
+      if (CHOICES[key].includes(value)) filters[key] = value;
+      else ignored.push(`${key} “${value.slice(0, 40)}”: one of ${CHOICES[key].join(", ")}`);
+    } else if (key === "assignedTo" || key === "tag") filters[key] = value;
+    else if (key === "offset") {
+      if (/^\d{1,9}$/.test(value)) filters.offset = Number(value);
+      else ignored.push(`offset “${value.slice(0, 40)}”: a position is a whole number`);
+    } else {
+      ignored.push(`“${key.slice(0, 40)}”: not a filter of this table (${Object.keys(NO_FILTERS).join(", ")})`);
+    }
+  }
+  return { filters, ignored };
+}
+
+function tasksHash(project, taskId, filters) {
+  const query = Object.entries(filters)
+    .filter(([key, value]) => value !== NO_FILTERS[key] && value !== "")
+    .map(([key, value]) => `${key}=${encodeURIComponent(String(value))}`)
+    .join("&");
+  const base = `#/p/${encodeURIComponent(project)}/tasks${taskId ? `/${encodeURIComponent(taskId)}` : ""}`;
+  return query ? `${base}?${query}` : base;
 }
 
 async function readyIds(project) {
@@ -140,12 +171,7 @@ function countCards(overview) {
       mix,
     ),
     metric("ready", "Ready to start", readyCount, `of ${by.pending || 0} pending`),
-    metric(
-      "running",
-      "Running",
-      by.running || 0,
-      metrics.averageComplexity ? `complexity ${metrics.averageComplexity.toFixed(1)} on average` : "in progress now",
-    ),
+    metric("running", "Running", by.running || 0, "in progress now"),
     metric(
       "succeeded",
       "Done",
@@ -257,6 +283,18 @@ function filterBar(filters, overview, apply) {
   );
 }
 
+// the table's columns; those marked are hidden on a narrow screen (760 px and less), where the rest must fit
+const COLUMNS = [
+  ["Task", false],
+  ["Status", false],
+  ["Ready", false],
+  ["Priority", false],
+  ["Assignee", true],
+  ["Tags", true],
+  ["Depends on", false],
+  ["Updated", true],
+];
+
 function taskTable(project, page, filters, overview, selected, navigate, turn) {
   const open = (id) => navigate(`#/p/${encodeURIComponent(project)}/tasks/${encodeURIComponent(id)}`);
   const rows = page.tasks.map((task) => {
@@ -285,14 +323,14 @@ function taskTable(project, page, filters, overview, selected, navigate, turn) {
       h("td", {}, statusBadge(task.status)),
       h("td", { class: "ready-cell" }, readyTag(isReady) || h("span", { class: "muted" }, "—")),
       h("td", {}, priorityTag(task.priority)),
-      h("td", {}, task.assignedTo || h("span", { class: "muted" }, "—")),
+      h("td", { class: "hide-sm" }, task.assignedTo || h("span", { class: "muted" }, "—")),
       h(
         "td",
-        {},
+        { class: "hide-sm" },
         (task.tags || []).map((tag) => h("span", { class: "tag" }, tag)),
       ),
       h("td", { class: "deps-cell" }, deps.length ? deps : h("span", { class: "muted" }, "—")),
-      h("td", { class: "muted nowrap" }, formatTime(task.updatedAt)),
+      h("td", { class: "muted nowrap hide-sm" }, formatTime(task.updatedAt)),
     );
   });
   const first = page.total ? filters.offset + 1 : 0;
@@ -312,15 +350,23 @@ function taskTable(project, page, filters, overview, selected, navigate, turn) {
           h(
             "tr",
             {},
-            ["Task", "Status", "Ready", "Priority", "Assignee", "Tags", "Depends on", "Updated"].map((t) =>
-              h("th", {}, t),
-            ),
+            COLUMNS.map(([label, hideSmall]) => h("th", { class: hideSmall ? "hide-sm" : null }, label)),
           ),
         ),
         h(
           "tbody",
           {},
-          rows.length ? rows : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No task matches these filters.")),
+          rows.length
+            ? rows
+            : h(
+                "tr",
+                {},
+                h(
+                  "td",
+                  { colspan: COLUMNS.length, class: "empty" },
+                  overview.metrics.totalTasks ? "No task matches these filters." : "No tasks yet.",
+                ),
+              ),
         ),
       ),
     ),
@@ -330,8 +376,7 @@ function taskTable(project, page, filters, overview, selected, navigate, turn) {
       h(
         "span",
         { class: "range", "data-total": page.total },
-        h("b", {}, `${first}–${last}`),
-        ` of ${page.total.toLocaleString("en-US")} tasks`,
+        page.total ? [h("b", {}, `${first}–${last}`), ` of ${page.total.toLocaleString("en-US")} tasks`] : "No tasks",
       ),
       h(
         "div",
@@ -411,6 +456,7 @@ function transitionList(transitions) {
 
 function runTable(project, page) {
   if (!page.executions.length) return h("p", { class: "muted small" }, "No run recorded for this task.");
+  const cost = costColumn(page.executions.map((run) => run.costUSD));
   return h(
     "table",
     { class: "table compact run-table" },
@@ -434,7 +480,7 @@ function runTable(project, page) {
           h("td", { class: "muted nowrap" }, formatTime(run.startedAt)),
           h("td", { class: "num" }, formatDuration(run.duration)),
           h("td", { class: "num" }, formatTokens(run.tokenUsage ? run.tokenUsage.total : null)),
-          h("td", { class: "num" }, formatCost(run.costUSD)),
+          h("td", { class: "num cost" }, cost(run.costUSD)),
         ),
       ),
     ),
@@ -534,7 +580,7 @@ async function renderDetail(panel, project, taskId, overview, navigate) {
       type: "button",
       class: "btn icon close",
       title: "close",
-      onclick: () => navigate(`#/p/${encodeURIComponent(project)}/tasks`),
+      onclick: () => navigate(tasksHash(project, null, filtersByProject.get(project) || NO_FILTERS)),
     },
     "×",
   );
@@ -679,9 +725,21 @@ async function renderDetail(panel, project, taskId, overview, navigate) {
   return task;
 }
 
-export async function renderTasks(root, { project, taskId, navigate }) {
-  const filters = filtersOf(project);
-  const open = (id) => navigate(`#/p/${encodeURIComponent(project)}/tasks/${encodeURIComponent(id)}`);
+export async function renderTasks(root, { project, taskId, navigate, query }) {
+  const { filters, ignored } = readTaskFilters(project, query || new URLSearchParams());
+  const open = (id) => navigate(tasksHash(project, id, filters));
+  const remember = (push) => {
+    filtersByProject.set(project, { ...filters });
+    history[push ? "pushState" : "replaceState"](null, "", tasksHash(project, taskId, filters));
+  };
+  if (!(query && [...query.keys()].length)) remember(false); // the remembered filters, now in the address
+  const addressNotice = ignored.length
+    ? h(
+        "div",
+        { class: "notice warn", id: "address-notice", role: "status" },
+        h("span", null, `Ignored in the address: ${ignored.join("; ")}.`),
+      )
+    : null;
   const counts = h("div", { class: "metrics task-metrics" });
   const graphBody = h("div", { class: "graph-wrap" });
   const graphNote = h("p", { class: "muted small graph-note", hidden: true });
@@ -728,7 +786,7 @@ export async function renderTasks(root, { project, taskId, navigate }) {
       graphNote,
     ),
     taskId ? panel : null,
-    h("section", { class: "card table-card" }, filterSlot, tableBody),
+    h("section", { class: "card table-card" }, filterSlot, addressNotice, tableBody),
   );
   root.append(view);
 
@@ -738,7 +796,18 @@ export async function renderTasks(root, { project, taskId, navigate }) {
     const { tasks, note } = graphTasks(overview, taskId);
     const graph = dependencyGraph({ tasks, ready: overview.ready, selected: taskId, onSelect: open });
     graphBody.replaceChildren(
-      graph || h("div", { class: "empty" }, "No tasks yet: create one with POST /api/projects/{project}/tasks."),
+      graph ||
+        h(
+          "div",
+          { class: "empty", id: "no-tasks" },
+          h("p", null, `No tasks in ${project} yet. Create one with the API:`),
+          h(
+            "pre",
+            null,
+            `curl -s ${location.origin}${path("projects", project, "tasks")} \\\n` +
+              `  -H 'content-type: application/json' -d '{"id": "T-1", "title": "Write the retry policy"}'`,
+          ),
+        ),
     );
     graphNote.textContent = note || "";
     graphNote.hidden = !note;
@@ -756,11 +825,14 @@ export async function renderTasks(root, { project, taskId, navigate }) {
   };
   function apply(change, redraw = true) {
     Object.assign(filters, change, { offset: 0 });
+    if (addressNotice) addressNotice.remove();
+    remember(false);
     if (redraw) filterSlot.replaceChildren(filterBar(filters, overview, apply));
     loadTable();
   }
   function turn(direction) {
     filters.offset = Math.max(0, filters.offset + direction * PAGE);
+    remember(true); // a step in the browser's history: Back returns to the page before
     loadTable();
   }
 

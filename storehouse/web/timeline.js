@@ -1,6 +1,6 @@
 // A run's steps on a time axis: a bar per step, coloured by agent, laid out by the steps' times; a step opens
 // on its input and output.
-import { formatCost, formatTokens, h } from "./lib.js";
+import { costColumn, formatTokens, h } from "./lib.js";
 import { duration, icon, jsonPane, time } from "./ui.js";
 
 const AGENT_COLOURS = ["#6172f3", "#0ba5ec", "#15b79e", "#dd2590", "#875bf7", "#e62e05", "#099250", "#c4320a"];
@@ -86,6 +86,7 @@ export function timeline(run) {
     h("span", { class: "h num" }, "Cost"),
   );
 
+  const cost = costColumn(rows.map((row) => row.step.costUSD));
   const stepRows = rows.map((row, index) => {
     const { step } = row;
     const took = stepDuration(row);
@@ -150,7 +151,7 @@ export function timeline(run) {
         },
         step.tokenUsage ? formatTokens(total) : "—",
       ),
-      h("span", { class: "num" }, formatCost(step.costUSD)),
+      h("span", { class: "num cost" }, cost(step.costUSD)),
     );
     const details = h("details", { class: "step", "data-step": step.id || index }, summary);
     let filled = false;

@@ -1,9 +1,12 @@
 // What the views of app.js share: icons, the hashes of the routes, relative times and number formats beyond
 // lib.js, the copy button, the empty state, and the JSON tree of a run's input, output and metadata.
-import { formatDuration, h } from "./lib.js";
+import { formatDuration, formatTime, h } from "./lib.js";
 
 export const STATUSES = ["completed", "failed", "running", "pending", "cancelled"];
 export const LIVE_DEBOUNCE_MS = 300;
+// A run still "running" with no update (its updatedAt) for this long is shown as stale: an agent that works
+// writes its steps as it goes, so ten silent minutes mostly mean its process died without saying so.
+export const STALE_AFTER_MS = 10 * 60 * 1000;
 const AVATAR_COLOURS = ["#4f46e5", "#0e9384", "#c11574", "#175cd3", "#b54708", "#6927da", "#3e4784", "#067647"];
 
 const ICONS = {
@@ -114,6 +117,33 @@ export function copyButton(text, label) {
 
 export function empty(iconName, title, ...body) {
   return h("div", { class: "empty" }, h("div", { class: "icon" }, icon(iconName, 22)), h("h2", null, title), body);
+}
+
+// whether a run (its document: the list's summaries carry no updatedAt) is running but silent too long
+export function isStale(run, now = Date.now()) {
+  const at = time(run.updatedAt || run.startedAt);
+  return run.status === "running" && at !== null && now - at > STALE_AFTER_MS;
+}
+
+// a stale run's status badge stops blinking, and "stale" follows it
+export function markStale(badge, run) {
+  badge.classList.add("is-stale");
+  badge.after(staleBadge(run));
+}
+
+function staleBadge(run) {
+  const at = run.updatedAt || run.startedAt;
+  return h(
+    "span",
+    {
+      class: "badge stale",
+      "data-stale": "true",
+      title:
+        `Still "running", but nothing was written since ${formatTime(at)} UTC (${relative(at)}): ` +
+        "its process may have stopped without saying so",
+    },
+    "stale",
+  );
 }
 
 // a timestamp in milliseconds, or null if it is none
