@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Page, expect
 
 from storehouse import Storehouse
 from tests.browser.conftest import EXPECT_TIMEOUT_MS, Demo, PageMaker
@@ -322,16 +323,13 @@ def test_the_stats_view_shows_the_retention_policy(sized: Page, web: Server, wid
         ({"runTtlDays": None, "maxRuns": None}, "Runs kept: all"),
     ],
 )
-def test_the_retention_of_runs_is_shown_in_the_settings_shape_of_item_12(
+def test_the_retention_of_runs_is_shown_as_the_server_answers_it(
     page: Page, web: Server, settings: dict[str, int | None], words: str
 ) -> None:
-    # The server answers runTtlDays and maxRuns once item 12 of issue #14 is in; until then this answer stands in
-    # for it, in the shape that item gives: the history keys as the server sends them, and the two of runs.
-    def answer(route: Route) -> None:
-        route.fulfill(json={"historyTtlDays": 20, "historyMaxEntriesPerTask": 100, **settings})
-
-    page.route("**/api/projects/demo/settings", answer)
-    page.goto(f"{web.url}/#/p/demo/stats")
+    project = f"kept-runs-{settings['runTtlDays']}-{settings['maxRuns']}"  # its own project: demo keeps all its runs
+    put = httpx.put(f"{web.url}/api/projects/{project}/settings", json=settings, timeout=10)
+    assert put.status_code == 200, put.text
+    page.goto(f"{web.url}/#/p/{project}/stats")
     expect(page.locator("[data-retention=runs]")).to_have_text(words)
 
 
