@@ -579,12 +579,12 @@ def _history_paths(
         "/api/projects/{projectId}/settings": {
             "parameters": [project],
             "get": {
-                "summary": "The project's history retention",
+                "summary": "The project's retention, of history and of runs",
                 "operationId": "getSettings",
                 "responses": {"200": ok("the settings", settings), **errors},
             },
             "put": {
-                "summary": "Change the project's history retention (a setting left out keeps its value)",
+                "summary": "Change the project's retention, of history and of runs (a setting left out keeps its value)",
                 "operationId": "putSettings",
                 "requestBody": body(_ref(keys, SettingsChange, "validation")),
                 "responses": {"200": ok("the settings now", settings), **errors_with_body},
