@@ -1160,13 +1160,16 @@ class Index:
                 "overflowed FROM stats WHERE p = ?"
             )
             connection = self._connect()
-            connection.execute("BEGIN")  # the stats and the hidden runs from one snapshot
-            try:
+            if floor is None:  # one statement: its own snapshot
                 rows = connection.execute(query, (p,)).fetchall()
-                if floor is not None and not any(row[-1] for row in rows):
-                    rows += self._hidden_stats(connection, p, floor)
-            finally:
-                connection.execute("COMMIT")
+            else:
+                connection.execute("BEGIN")  # the stats and the hidden runs from one snapshot
+                try:
+                    rows = connection.execute(query, (p,)).fetchall()
+                    if not any(row[-1] for row in rows):
+                        rows += self._hidden_stats(connection, p, floor)
+                finally:
+                    connection.execute("COMMIT")
             if any(row[-1] for row in rows):
                 # a sum once passed 2**63 - 1 and SQLite turned it into an inexact float (which stays inexact, or
                 # silently wrong, after the big runs go): add the project up exactly, a scan in this rare case only

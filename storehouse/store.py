@@ -15,6 +15,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import os
 import sqlite3
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -122,6 +123,8 @@ class Storehouse(TaskOperations):
         files = self.backend if isinstance(self.backend, FileBackend) else None
         self._locks = files.locks if files else LockTable.open(self.settings.data_dir / "locks")
         self._repaired: set[str] = set()
+        # project -> (what os.stat said of its settings.json, the values read then): see _settings_values
+        self._settings_seen: dict[str, tuple[tuple[int, int, int, int] | None, dict[str, object]]] = {}
         self._history = HistoryStore(
             files.data_dir if files else self.settings.data_dir,
             files.io if files else FileIO(self.settings.durable),
@@ -650,14 +653,26 @@ class Storehouse(TaskOperations):
 
     def _settings_values(self, project: str) -> dict[str, object]:
         """The project's settings.json, read without following a symlink: a symlinked settings.json gives the
-        defaults ('storehouse check' names it); InvalidRequest if the project's directory is a symlink."""
+        defaults ('storehouse check' names it); InvalidRequest if the project's directory is a symlink.
+
+        Every list and stats call asks (run retention), so the values are kept while one ``os.stat`` of the file
+        says it is the same file, unchanged (inode, size, mtime, ctime: a write by any process replaces it, so
+        all four change): a page cost 3-6x more when each call opened the directories and read the file. The
+        stat reads no content, and a changed or new file is read again through the guard."""
+        cached = self._settings_seen.get(project)
+        seen = _stat_signature(os.path.join(self.settings.data_dir, "projects", project, SETTINGS))
+        if cached is not None and cached[0] == seen:
+            return cached[1]
         with self._history.project_folder(project) as folder:
             raw = None if folder is None else read_bytes(Path(SETTINGS), folder)
         try:
             values = orjson.loads(raw) if raw else {}
         except orjson.JSONDecodeError:
             values = {}  # a damaged settings file: the defaults hold until the settings are written again
-        return values if isinstance(values, dict) else {}
+        values = values if isinstance(values, dict) else {}
+        if seen is None or raw is not None:  # a file the guard refused to read is not cached as its contents
+            self._settings_seen[project] = (seen, values)
+        return values
 
     def _retention(self, project: str) -> Retention:
         """The project's history retention, from its settings.json (see ``_settings_values``)."""
@@ -969,3 +984,14 @@ def _appended(project: str, task_id: str, added: list[JSONObject]) -> bytes:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _stat_signature(path: str) -> tuple[int, int, int, int] | None:
+    """What tells one version of a file from the next (None when there is none): see ``_settings_values``."""
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        return (-1, -1, -1, -1)  # unreadable metadata: never equal to a cached signature's read
+    return found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns

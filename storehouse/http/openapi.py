@@ -584,7 +584,7 @@ def _history_paths(
                 "responses": {"200": ok("the settings", settings), **errors},
             },
             "put": {
-                "summary": "Change the project's retention, of history and of runs (a setting left out keeps its value)",
+                "summary": "Change the project's retention, of history and of runs (a setting left out stays)",
                 "operationId": "putSettings",
                 "requestBody": body(_ref(keys, SettingsChange, "validation")),
                 "responses": {"200": ok("the settings now", settings), **errors_with_body},
