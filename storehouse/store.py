@@ -174,12 +174,18 @@ class Storehouse(TaskOperations):
     def patch_execution(
         self, project: str, execution_id: str, changes: JSONObject, *, if_match: int | None = None
     ) -> JSONObject:
-        """Apply a JSON merge patch (e.g. ``{"status": "completed"}``) and return the new document."""
+        """Apply a JSON merge patch (e.g. ``{"status": "completed"}``) and return the new document. NotFound for
+        a run the project's retention hides, as a read says (it is gone, whether or not the clean-up ran)."""
         check_depth(changes, self.settings.max_json_depth, "the patch")
+
+        def build(current: JSONObject | None) -> JSONObject:
+            shown = None if current is not None and self._hidden(project, current) else current
+            return patch(shown, changes, project, execution_id, now_timestamp())
+
         return self._write(
             project,
             execution_id,
-            lambda current: patch(current, changes, project, execution_id, now_timestamp()),
+            build,
             if_match,
             checked=True,
         )
@@ -252,6 +258,10 @@ class Storehouse(TaskOperations):
         check_id(project, "projectId")
         check_id(execution_id, "executionId")
         self._prune_capped(project)
+        if self.run_retention(project)[0] is not None:  # a run the ttl hides is gone for a delete as for a read
+            document = self.backend.read(project, execution_id)
+            if document is not None and self._hidden(project, document):
+                raise NotFound(f"execution {execution_id} not found in project {project}")
         self.backend.delete(project, execution_id, if_match)
 
     def _prune_capped(self, project: str) -> None:

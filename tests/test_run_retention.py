@@ -175,3 +175,21 @@ def test_a_server_removes_the_runs_past_retention_in_the_background(data_dir: Pa
         assert _files(data_dir) == ["new3"]
     finally:
         server.stop()
+
+
+def test_a_run_the_ttl_hides_is_gone_for_a_patch_and_a_delete_too(store: Storehouse, data_dir: Path) -> None:
+    """A write names a run as a read does: one past the ttl answers NotFound (and changes nothing) before the
+    clean-up has removed its file, as after."""
+    _fill_ages(store)
+    store.set_history_settings("demo", {"runTtlDays": 30})
+    with pytest.raises(NotFound):
+        store.patch_execution("demo", "old1", {"status": "completed"})
+    with pytest.raises(NotFound):
+        store.delete_execution("demo", "old1")
+    assert "old1" in _files(data_dir)  # not cleaned up yet: still hidden, still unchanged
+    assert (
+        orjson.loads((data_dir / "projects" / "demo" / "executions" / "old1.json").read_bytes())["status"] == "failed"
+    )
+    store.patch_execution("demo", "new1", {"status": "completed"})  # a run it keeps takes writes as ever
+    store.delete_execution("demo", "new2")
+    assert [run["id"] for run in store.list_executions("demo").items] == ["new3", "new1"]
