@@ -15,10 +15,11 @@ from typing import IO
 import orjson
 
 from .errors import InvalidBody, PreconditionFailed
-from .index import STATUSES
-from .models import JSONObject, JSONValue
+from .models import ExecutionStatus, JSONObject, JSONValue
 from .store import Storehouse
 from .terminal import err, open_store, out
+
+STATUSES = tuple(status.value for status in ExecutionStatus)  # from the domain, not the SQLite index
 
 Command = Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
 ERROR_TAIL = 2000  # characters of a failed command's stderr kept in the run's error
